@@ -1,0 +1,106 @@
+"""Bharosa's web app: ``create_app()`` registers every blueprint; ``python app.py`` serves it.
+
+``python app.py`` — serve on $PORT (development server; ``make run`` uses gunicorn)
+``python app.py init`` — migrate the database and load the zone's stations
+``python app.py chat`` — a terminal chat as a citizen, through the real webhook (dev mode only)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+import channels
+from channels import twilio as tw
+from models import db
+from zone import ConfigError, get_zone
+
+log = logging.getLogger("bharosa")
+
+# Blueprints outside the channels registry: module path -> attribute.
+EXTRA_BLUEPRINTS = ["console.health"]
+
+
+def check_environment() -> None:
+    """Stop start-up with one clear line when production lacks what it needs."""
+    if tw.is_dev():
+        return
+    missing = [k for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not os.environ.get(k)]
+    if missing:
+        raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")
+
+
+def create_app(database_url: str | None = None, *, check_env: bool = True, **overrides) -> Flask:
+    """Build the Flask app.
+
+    Args:
+        database_url: overrides ``DATABASE_URL``.
+        check_env: stop when production lacks Twilio credentials (tests turn it off).
+        **overrides: Flask config values.
+
+    Raises:
+        ConfigError: config.yaml, stations.csv or the environment is invalid; the message names the key.
+    """
+    get_zone()  # validate the zone before serving anything
+    if check_env:
+        check_environment()
+    app = Flask(__name__, static_folder=None)
+    app.config.update(SECRET_KEY=os.environ.get("BHAROSA_SECRET_KEY") or os.urandom(32).hex(),
+                      MAX_CONTENT_LENGTH=64 * 1024 * 1024, JSON_AS_ASCII=False)
+    app.config.update(overrides)
+    app.json.ensure_ascii = False
+    db.init(database_url)
+    for bp in channels.blueprints():
+        app.register_blueprint(bp)
+    for mod in EXTRA_BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(mod).bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return jsonify({"error": exc.name, "detail": exc.description}), exc.code
+
+    return app
+
+
+def init_database() -> None:
+    """Migrate to the newest schema and load the stations."""
+    from alembic import command
+    from alembic.config import Config
+
+    from routing.stations import sync_stations
+
+    db.init()
+    cfg = Config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+    with db.session() as s:
+        n = sync_stations(s)
+    print(f"database ready; {n} stations loaded from the zone")
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if argv[:1] == ["init"]:
+            get_zone()
+            init_database()
+            return 0
+        if argv[:1] == ["chat"]:
+            from channels.simulator import chat_main
+
+            return chat_main(argv[1:])
+        app = create_app()
+    except ConfigError as exc:
+        print(f"bharosa: {exc}", file=sys.stderr)
+        return 2
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

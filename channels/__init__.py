@@ -1,0 +1,22 @@
+"""One module per channel; ``CHANNELS`` is the registry ``create_app`` loops over.
+
+A new channel is one module with ``NAME``, a blueprint ``bp`` and ``parse(form)``, one line here,
+a fixtures folder under tests/fixtures/<name>/ and a case table.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> module. Order is irrelevant; each module registers its own routes.
+CHANNELS: dict[str, str] = {
+    "sms": "channels.sms",
+}
+# Blueprints that belong to no single channel.
+SHARED: list[str] = ["channels.status"]
+
+
+def blueprints():
+    """Yield every channel's blueprint and the shared ones."""
+    for mod in list(CHANNELS.values()) + SHARED:
+        yield importlib.import_module(mod).bp

@@ -1,0 +1,208 @@
+"""From a parsed inbound message to replies: store it, find the citizen, run the engine, register.
+
+Everything here happens in one transaction: the Message row (unique on its sid), the conversation
+state, and — when the engine hands over a finished complaint — the ticket and its outbox rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import desc, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.types import Inbound, Media, Reply
+from channels.base import Incoming, clean_text
+from models import Attachment, Citizen, Complaint, Conversation, Feedback, Message, utcnow
+from routing import outbox
+from routing.actions import register_complaint
+
+log = logging.getLogger(__name__)
+
+SORRY = {
+    "hi": "क्षमा करें, अभी तकनीकी दिक्कत है। आपका संदेश सुरक्षित है, हम जल्द संपर्क करेंगे।",
+    "en": "Sorry, we have a technical problem. Your message is saved and we will contact you soon.",
+}
+
+REGISTERED = {
+    "hi": "आपकी शिकायत दर्ज हो गई है। संदर्भ संख्या: {ref}। थाने और समय-सीमा की जानकारी SMS से मिलेगी।",
+    "en": "Your complaint is registered. Reference: {ref}. You will get the station and deadline by SMS.",
+}
+
+
+def media_kind(content_type: str) -> str:
+    ct = (content_type or "").lower()
+    for k in ("image", "audio", "video"):
+        if ct.startswith(k + "/"):
+            return k
+    return "document"
+
+
+class DbTicketView:
+    """The engine's window on the citizen's own tickets."""
+
+    def __init__(self, session: Session, citizen: Citizen) -> None:
+        self.s, self.citizen = session, citizen
+
+    def _row(self, c: Complaint) -> dict[str, Any]:
+        st = c.station
+        officer = None
+        if c.assigned_posting_id:
+            from models import Posting
+
+            p = self.s.get(Posting, c.assigned_posting_id)
+            if p is not None:
+                officer = {"name": p.officer.name, "phone": p.phone or p.officer.phone}
+        return {"ref": c.ref, "status": c.status, "station": st.name_en if st else None,
+                "station_hi": st.name_hi if st else None, "officer": officer, "due_at": c.due_at,
+                "outcome": c.outcome, "registered_at": c.registered_at, "category": c.category}
+
+    def _mine(self):
+        cond = Complaint.citizen_id == self.citizen.id
+        if self.citizen.phone:
+            cond = cond | (Complaint.phone == self.citizen.phone)
+        return select(Complaint).where(cond)
+
+    def my_tickets(self) -> list[dict[str, Any]]:
+        return [self._row(c) for c in self.s.scalars(self._mine().order_by(desc(Complaint.registered_at)).limit(5))]
+
+    def find_ticket(self, ref: str) -> dict[str, Any] | None:
+        c = self.s.scalar(self._mine().where(Complaint.ref == (ref or "").strip().upper()))
+        return self._row(c) if c else None
+
+    def give_feedback(self, ref: str, rating: int, comment: str, level: str | None) -> str:
+        from routing import actions
+
+        c = self.s.scalar(self._mine().where(Complaint.ref == (ref or "").strip().upper()))
+        if c is None:
+            return "not_found"
+        if hasattr(actions, "rate"):
+            return actions.rate(self.s, c, rating, comment, level, actor="citizen")
+        if c.status not in ("disposed", "closed"):
+            return "not_disposed"
+        if self.s.scalar(select(Feedback).where(Feedback.complaint_id == c.id)) is not None:
+            return "already"
+        self.s.add(Feedback(complaint_id=c.id, station_id=c.station_id, posting_id=c.assigned_posting_id,
+                            rating=rating, comment=comment, addressed_to=level))
+        return "ok"
+
+
+def find_citizen(session: Session, phone: str | None, wa_id: str | None, now: datetime,
+                 channel: str, profile_name: str | None = None) -> Citizen:
+    """The one Citizen for this phone number (or WhatsApp id), created on first contact."""
+    cit = None
+    if phone:
+        cit = session.scalar(select(Citizen).where(Citizen.phone == phone))
+    if cit is None and wa_id:
+        cit = session.scalar(select(Citizen).where(Citizen.wa_id == wa_id))
+    if cit is None:
+        cit = Citizen(phone=phone, wa_id=wa_id, name=profile_name)
+        try:
+            with session.begin_nested():
+                session.add(cit)
+                session.flush()
+        except IntegrityError:  # created by a concurrent first message
+            cit = session.scalar(select(Citizen).where((Citizen.phone == phone) if phone else (Citizen.wa_id == wa_id)))
+    if wa_id and not cit.wa_id:
+        cit.wa_id = wa_id
+    if channel == "whatsapp":
+        cit.last_whatsapp_at = now
+    return cit
+
+
+def conversation_for(session: Session, citizen: Citizen, channel: str) -> Conversation:
+    q = select(Conversation).where(Conversation.citizen_id == citizen.id)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()  # one turn at a time per citizen
+    conv = session.scalar(q)
+    if conv is None:
+        conv = Conversation(citizen_id=citizen.id, state={}, channel=channel)
+        session.add(conv)
+        session.flush()
+    return conv
+
+
+def to_inbound(msg: Incoming, attachments: list[Attachment], phone: str | None) -> Inbound:
+    return Inbound(channel=msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind, lat=msg.lat,
+                   lon=msg.lon, button=msg.button, phone=phone,
+                   media=[Media(kind=a.kind or "document", content_type=a.claimed_type or "", attachment_id=a.id)
+                          for a in attachments])
+
+
+def store_inbound(session: Session, msg: Incoming) -> Message | None:
+    """Insert the inbound Message; None when this sid was stored before (a repeated delivery)."""
+    row = Message(sid=msg.sid, direction="in", channel=msg.channel, from_addr=msg.from_addr, to_addr=msg.to_addr,
+                  body=clean_text(msg.body), kind=msg.kind, payload=msg.raw, status="received",
+                  created_at=msg.at or utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def previous_reply(session: Session, sid: str) -> list[str]:
+    row = session.scalar(select(Message).where(Message.sid == sid))
+    if row is None or row.reply is None:
+        return []
+    return [t for t in row.reply.split("\x1e") if t]
+
+
+def process(session: Session, msg: Incoming, render=lambda r: r.as_text()) -> list[str]:
+    """Handle one inbound message end to end in the caller's transaction; returns the reply texts.
+
+    A repeated delivery of the same sid returns the first answer and changes nothing.
+    """
+    msg.body = clean_text(msg.body)
+    now = msg.at or utcnow()
+    row = store_inbound(session, msg)
+    if row is None:
+        return previous_reply(session, msg.sid)
+    cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name)
+    row.citizen_id = cit.id
+    attachments = []
+    for i, (url, ctype) in enumerate(msg.media):
+        att = Attachment(message_id=row.id, source_url=url, claimed_type=ctype, kind=media_kind(ctype),
+                         status="pending")
+        session.add(att)
+        attachments.append(att)
+    if attachments:
+        session.flush()
+        for att in attachments:
+            outbox.add(session, f"media:{att.id}", "media", {"attachment_id": att.id})
+    replies: list[Reply]
+    from bot import engine  # imported here: the engine loads its model on first use
+
+    try:
+        with session.begin_nested():
+            conv = conversation_for(session, cit, msg.channel)
+            turn = engine.handle(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),
+                                 DbTicketView(session, cit))
+            conv.state, conv.channel, conv.updated_at = turn.state, msg.channel, now
+            cit.language = turn.language or cit.language
+            replies = list(turn.replies)
+            if turn.complaint is not None:
+                d = turn.complaint
+                alert_phone = d.extra.get("alert_phone") or cit.phone
+                if d.extra.get("alert_phone") and not cit.phone:
+                    cit.sms_ok = True
+                c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
+                                       wa_id=cit.wa_id if msg.channel == "whatsapp" else None, now=now)
+                row.complaint_id = c.id
+                if any("{ref}" in r.text for r in replies):
+                    replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]
+                else:
+                    replies.append(Reply(REGISTERED[c.language if c.language in REGISTERED else "hi"].format(ref=c.ref)))
+            session.flush()
+    except Exception:
+        log.exception("engine failed on message %s", msg.sid)
+        row.status = "error"
+        replies = [Reply(SORRY.get(cit.language, SORRY["hi"]))]
+    texts = [render(r) for r in replies]
+    row.reply = "\x1e".join(texts)
+    return texts

@@ -1,0 +1,79 @@
+"""The local spool: inbound messages kept on disk while the database is down, replayed when it returns.
+
+Each node replays its own spool (the worker's loop calls :func:`replay`). A file is removed only
+after its message has been committed, and processing is idempotent on the message sid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+from channels.base import Incoming
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spool_dir() -> Path:
+    d = Path(os.environ.get("BHAROSA_SPOOL_DIR") or ROOT / "var" / "spool")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save(msg: Incoming) -> Path:
+    """Write one message durably (fsync, then an atomic rename)."""
+    d = spool_dir()
+    data = dataclasses.asdict(msg)
+    data["at"] = msg.at.isoformat() if msg.at else None
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", msg.sid)[:80]
+    tmp = d / f".{name}.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    final = d / f"{name}.json"
+    os.replace(tmp, final)
+    return final
+
+
+def pending() -> list[Path]:
+    return sorted(spool_dir().glob("*.json"))
+
+
+def replay(limit: int = 200) -> int:
+    """Process spooled messages in order; stops at the first database error. Returns how many."""
+    from sqlalchemy.exc import OperationalError
+
+    from channels.inbound import process
+    from models import db
+
+    n = 0
+    for path in pending()[:limit]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["at"] = datetime.fromisoformat(data["at"]) if data.get("at") else None
+            data["media"] = [tuple(m) for m in data.get("media") or []]
+            msg = Incoming(**data)
+        except (ValueError, TypeError):
+            log.error("spool: unreadable file %s moved aside", path)
+            path.rename(path.with_suffix(".bad"))
+            continue
+        try:
+            with db.session() as s:
+                # The citizen got an apology when this arrived; the replies are queued as a follow-up.
+                texts = process(s, msg)
+                if texts:
+                    from channels.followup import queue_followup
+
+                    queue_followup(s, msg, texts)
+        except OperationalError:
+            return n
+        path.unlink()
+        n += 1
+    return n

@@ -1,0 +1,149 @@
+"""Everything Twilio-specific, in one place: signatures, TwiML, the REST sender and its errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Request, current_app
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+DEV_TOKEN = "bharosa-dev-token"  # noqa: S105 - the simulators' token, accepted in dev mode only
+DEFAULT_API_BASE = "https://api.twilio.com"
+
+# Twilio error codes that will never succeed on retry (unsubscribed, unreachable, bad number...).
+PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006, 30007, 63016, 63024}
+
+
+def is_dev() -> bool:
+    """Development mode: simulators allowed, outbound recorded instead of sent."""
+    return os.environ.get("BHAROSA_ENV", "").lower() == "dev"
+
+
+def auth_token() -> str | None:
+    """The token webhooks are signed with; the dev token in dev mode when none is set."""
+    tok = os.environ.get("TWILIO_AUTH_TOKEN")
+    if tok:
+        return tok
+    return DEV_TOKEN if is_dev() else None
+
+
+def api_base_url() -> str:
+    return os.environ.get("TWILIO_API_BASE_URL", DEFAULT_API_BASE).rstrip("/")
+
+
+def public_url(request: Request) -> str:
+    """The URL Twilio called: ``PUBLIC_BASE_URL`` + path, else what the (proxied) request says."""
+    base = os.environ.get("PUBLIC_BASE_URL")
+    full = request.full_path if request.query_string else request.path
+    if base:
+        return base.rstrip("/") + full
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    return f"{proto}://{host}{full}"
+
+
+def signature_ok(request: Request) -> bool:
+    """True when X-Twilio-Signature is valid for the URL Twilio called and the posted form."""
+    token = auth_token()
+    sig = request.headers.get("X-Twilio-Signature", "")
+    if not token or not sig:
+        return False
+    validator = RequestValidator(token)
+    url = public_url(request)
+    params = request.form.to_dict(flat=False) if request.form else {}
+    flat = {k: v[0] if len(v) == 1 else v for k, v in params.items()}
+    if validator.validate(url, flat, sig):
+        return True
+    # Twilio signs the URL with the port where one was given and without it where not; try the other form.
+    parts = urlsplit(url)
+    if parts.port in (80, 443):
+        alt = urlunsplit(parts._replace(netloc=parts.hostname or ""))
+        return validator.validate(alt, flat, sig)
+    return False
+
+
+def sign(url: str, params: dict[str, str], token: str | None = None) -> str:
+    """Compute X-Twilio-Signature for a request (simulators, tests, benchmarks)."""
+    return RequestValidator(token or auth_token() or DEV_TOKEN).compute_signature(url, params)
+
+
+def twiml_message(texts: list[str]) -> str:
+    """A TwiML <Response> with one <Message> per text (none: an empty response)."""
+    resp = MessagingResponse()
+    for t in texts:
+        resp.message(t)
+    return str(resp)
+
+
+@dataclass
+class SendError(Exception):
+    """A failed send. ``retryable`` decides whether rq retries the job."""
+
+    message: str
+    code: int | None = None
+    retryable: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.code or ''} {self.message}".strip()
+
+
+class TwilioSender:
+    """Sends WhatsApp and SMS messages through Twilio's REST API at ``TWILIO_API_BASE_URL``."""
+
+    def __init__(self, account_sid: str, token: str, base_url: str | None = None) -> None:
+        self.client = Client(account_sid, token)
+        self.client.api.base_url = base_url or api_base_url()
+
+    def send(self, to: str, body: str, *, from_: str, status_callback: str | None = None,
+             media_urls: list[str] | None = None, content_sid: str | None = None,
+             content_variables: str | None = None) -> str:
+        """Send one message; returns Twilio's Message SID.
+
+        Raises:
+            SendError: typed by Twilio's error code; ``retryable`` is False for permanent errors.
+        """
+        kw: dict = {"to": to, "from_": from_}
+        if content_sid:
+            kw["content_sid"] = content_sid
+            if content_variables:
+                kw["content_variables"] = content_variables
+        else:
+            kw["body"] = body
+        if status_callback:
+            kw["status_callback"] = status_callback
+        if media_urls:
+            kw["media_url"] = media_urls
+        try:
+            msg = self.client.messages.create(**kw)
+        except TwilioRestException as exc:
+            code = exc.code
+            retry = exc.status >= 500 or exc.status == 429 or (code is not None and code not in PERMANENT_CODES
+                                                                and exc.status not in (400, 401, 403, 404))
+            raise SendError(exc.msg or "twilio error", code, retry) from None
+        except Exception as exc:  # network errors: retry
+            raise SendError(f"{type(exc).__name__}: {exc}"[:300], None, True) from None
+        return msg.sid
+
+
+def credentials() -> tuple[str, str] | None:
+    sid, tok = os.environ.get("TWILIO_ACCOUNT_SID"), os.environ.get("TWILIO_AUTH_TOKEN")
+    return (sid, tok) if sid and tok else None
+
+
+def get_sender() -> TwilioSender | None:
+    """The process's Twilio sender, or None in dev mode without credentials (outbound is recorded)."""
+    creds = credentials()
+    if creds is None:
+        if is_dev():
+            return None
+        raise SendError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", None, False)
+    return TwilioSender(*creds)
+
+
+def app_logger():
+    return current_app.logger

@@ -1,0 +1,23 @@
+"""SQLAlchemy 2.0 models and the database session. Imports nothing of Bharosa's own."""
+
+from models.base import Base, utcnow
+from models.db import Database, db
+from models.tables import (
+    Attachment,
+    Citizen,
+    Complaint,
+    Conversation,
+    Event,
+    Feedback,
+    Message,
+    Officer,
+    Outbox,
+    Posting,
+    Station,
+    WorkerState,
+)
+
+__all__ = [
+    "Attachment", "Base", "Citizen", "Complaint", "Conversation", "Database", "Event", "Feedback", "Message",
+    "Officer", "Outbox", "Posting", "Station", "WorkerState", "db", "utcnow",
+]

@@ -1,0 +1,70 @@
+"""The rq side of the outbox: one job function that runs any outbox row, idempotently.
+
+rq delivers at least once, and the relay re-enqueues rows not done in time, so every handler must
+be safe to run twice: each checks the row's status and the data's state before acting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+
+from rq import Retry
+from sqlalchemy.orm import Session
+
+from models import Outbox, db
+from routing import outbox as ob
+
+log = logging.getLogger(__name__)
+
+# kind -> "module:function(session, row)". Handlers return None; they raise SendError-like
+# exceptions with a ``retryable`` attribute to ask for a retry.
+HANDLERS: dict[str, str] = {
+    "route": "routing.jobs:_route",
+    "send": "channels.outbound:deliver",
+    "media": "channels.media:process_media",
+}
+RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
+
+
+def _route(session: Session, row: Outbox) -> None:
+    from routing.router import route_complaint
+
+    route_complaint(session, row.payload["complaint_id"])
+
+
+def handler_for(kind: str) -> Callable[[Session, Outbox], None]:
+    mod, fn = HANDLERS[kind].split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def run_outbox(outbox_id: int) -> str:
+    """Run one outbox row (the rq job). Returns what happened, for rq's result."""
+    with db.session() as s:
+        row = s.get(Outbox, outbox_id)
+        if row is None:
+            return "missing"
+        if row.status in ("done", "failed"):
+            return row.status
+        try:
+            handler_for(row.kind)(s, row)
+        except Exception as exc:
+            if getattr(exc, "retryable", True):
+                s.rollback()
+                raise
+            s.rollback()
+            ob.mark_failed(s, outbox_id, str(exc))
+            s.commit()
+            return "failed"
+        row = s.get(Outbox, outbox_id)
+        if row is not None and row.status not in ("done", "failed"):
+            ob.mark_done(s, outbox_id)
+    return "done"
+
+
+def enqueue_row(queues: dict, row: Outbox) -> None:
+    """Hand one outbox row to rq (job id per attempt, so a re-enqueue is a new job)."""
+    q = queues[ob.QUEUE_OF.get(row.kind, "default")]
+    q.enqueue(run_outbox, row.id, job_id=f"outbox-{row.id}-{row.attempts + 1}", retry=RETRY,
+              result_ttl=300, failure_ttl=86400)

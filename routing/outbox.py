@@ -1,0 +1,70 @@
+"""The transactional outbox: work rows written with their data, relayed to rq by the worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models import Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+# Which rq queue each kind of work goes to; slow media work has its own.
+QUEUE_OF = {"media": "media", "transcribe": "media", "video": "media"}
+# A row enqueued but not done after this long is enqueued again (its job was lost).
+REDELIVER_AFTER = timedelta(seconds=60)
+
+
+def add(session: Session, key: str, kind: str, payload: dict[str, Any]) -> None:
+    """Write a unit of work in the caller's transaction; a second write of the same key is ignored."""
+    values = {"key": key, "kind": kind, "payload": payload, "status": "pending", "created_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
+    session.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["key"]))
+
+
+def claim_for_relay(session: Session, now: datetime, limit: int = 500) -> list[Outbox]:
+    """Rows to (re-)enqueue: pending ones, and enqueued ones whose job seems lost."""
+    q = (select(Outbox)
+         .where(or_(Outbox.status == "pending",
+                    (Outbox.status.in_(("enqueued", "sending"))) & (Outbox.enqueued_at < now - REDELIVER_AFTER)))
+         .order_by(Outbox.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
+
+
+def relay_once(session: Session, enqueue: Callable[[Outbox], None], now: datetime | None = None) -> int:
+    """Enqueue due outbox rows with ``enqueue(row)``; returns how many were handed over."""
+    now = now or utcnow()
+    rows = claim_for_relay(session, now)
+    n = 0
+    for row in rows:
+        try:
+            enqueue(row)
+        except Exception:  # Redis down: leave the row for the next pass
+            log.warning("relay: could not enqueue outbox %s", row.id, exc_info=True)
+            break
+        session.execute(update(Outbox).where(Outbox.id == row.id)
+                        .values(status="enqueued" if row.status == "pending" else row.status,
+                                enqueued_at=now, attempts=Outbox.attempts + 1))
+        n += 1
+    session.commit()
+    return n
+
+
+def mark_done(session: Session, outbox_id: int, provider_id: str | None = None) -> None:
+    session.execute(update(Outbox).where(Outbox.id == outbox_id)
+                    .values(status="done", done_at=utcnow(), provider_id=provider_id))
+
+
+def mark_failed(session: Session, outbox_id: int, error: str) -> None:
+    session.execute(update(Outbox).where(Outbox.id == outbox_id)
+                    .values(status="failed", done_at=utcnow(), last_error=error[:500]))

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make run`: Redis (local, only when REDIS_URL is unset), migrations + zone, the worker, gunicorn.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-5000}"
+BIN=.venv/bin
+mkdir -p var/log
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+redis_up() { $BIN/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$1" 2>/dev/null; }
+
+if [ -z "${REDIS_URL:-}" ]; then
+  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-6379}/0"
+  if redis_up "$REDIS_URL"; then
+    echo "using the Redis already running at $REDIS_URL"
+  else
+    echo "starting a local Redis at $REDIS_URL"
+    redis-server --bind 127.0.0.1 --port "${REDIS_PORT:-6379}" --save "" --appendonly no \
+      --dir var --logfile var/log/redis.log &
+    pids+=($!)
+    for _ in $(seq 50); do redis_up "$REDIS_URL" && break; sleep 0.1; done
+  fi
+else
+  until redis_up "$REDIS_URL"; do echo "waiting for Redis at $REDIS_URL ..."; sleep 2; done
+fi
+
+$BIN/python app.py init
+
+WORKERS="${WEB_WORKERS:-$(( $(nproc) * 2 ))}"
+$BIN/python worker.py >var/log/worker.log 2>&1 &
+pids+=($!)
+for i in $(seq 2 "${RQ_WORKERS:-1}"); do $BIN/python worker.py --rq-only >>var/log/worker.log 2>&1 & pids+=($!); done
+$BIN/gunicorn "app:create_app()" --bind "${HOST:-0.0.0.0}:$PORT" --workers "$WORKERS" --threads "${WEB_THREADS:-4}" \
+  --worker-class gthread --timeout 30 --graceful-timeout 10 --access-logfile var/log/access.log \
+  --error-logfile - --log-level warning &
+pids+=($!)
+
+base="${PUBLIC_BASE_URL:-http://localhost:$PORT}"
+cat <<MSG
+
+Bharosa is running on port $PORT  (logs in var/log/, Ctrl-C stops everything)
+  health:    http://localhost:$PORT/healthz
+  console:   http://localhost:$PORT/console/
+  citizens:  http://localhost:$PORT/complaint
+
+Paste these into your Twilio number's configuration (set PUBLIC_BASE_URL to your public https URL):
+  WhatsApp / SMS "A message comes in":  $base/twilio/whatsapp   $base/twilio/sms
+  Voice "A call comes in":              $base/twilio/voice
+  Status callback:                      $base/twilio/status
+
+Try it without Twilio: BHAROSA_ENV=dev make run, then
+  .venv/bin/python app.py chat            (terminal chat as a citizen)
+  http://localhost:$PORT/simulator        (a phone in the browser)
+MSG
+wait -n "${pids[@]}" || true
+echo "a process exited; see var/log/"

@@ -1,0 +1,83 @@
+"""The zone is validated at start-up; each mistake stops it with one line naming the bad key."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zone import REQUIRED_DISTRICTS, ConfigError, load_zone
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_zone_is_valid():
+    z = load_zone(ROOT / "config.yaml")
+    assert [d.key for d in z.districts] == list(REQUIRED_DISTRICTS)
+    assert z.chain_for("kanpur_nagar") == ["sho", "acp", "dcp", "jcp", "cp"]
+    assert z.chain_for("jhansi")[-1] == "ig_zone"
+    assert len(z.stations_in("kanpur_nagar")) >= 10
+    for d in z.districts:
+        assert len([s for s in z.stations_in(d.key) if s.kind == "thana"]) >= 5, d.key
+        assert z.nodal_station(d.key).nodal
+    assert z.sla.hours == 24 and z.zone.emergency_number == "112"
+    for t in z.templates.values():
+        assert t.hi and t.en and len(t.dlt_template_id) == 19
+
+
+def _broken(tmp_path, edit_config=None, edit_csv=None):
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "data").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "data" / "stations.csv", tmp_path / "data" / "stations.csv")
+    if edit_config:
+        edit_config(cfg)
+    if edit_csv:
+        p = tmp_path / "data" / "stations.csv"
+        p.write_text(edit_csv(p.read_text(encoding="utf-8")), encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_zone(path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_missing_district_is_named(tmp_path):
+    msg = _broken(tmp_path, lambda c: c.update(districts=[d for d in c["districts"] if d["key"] != "jalaun"]))
+    assert "jalaun" in msg
+
+
+def test_station_without_coordinates_is_named(tmp_path):
+    def drop(text):
+        lines = text.splitlines()
+        parts = lines[3].split(",")
+        parts[5] = ""
+        lines[3] = ",".join(parts)
+        return "\n".join(lines) + "\n"
+
+    msg = _broken(tmp_path, edit_csv=drop)
+    assert "no coordinates" in msg and "line 4" in msg
+
+
+def test_duplicate_station_code_is_named(tmp_path):
+    msg = _broken(tmp_path, edit_csv=lambda t: t + t.splitlines()[1] + "\n")
+    assert "duplicate station code 'KNP-KOTWALI'" in msg
+
+
+def test_unknown_category_in_routing_rule_is_named(tmp_path):
+    def bad(c):
+        c["categories"][4]["route"] = {"unit": "bomb_squad"}
+
+    msg = _broken(tmp_path, bad)
+    assert "categories[4].route.unit" in msg
+
+
+def test_unknown_key_and_bad_value(tmp_path):
+    assert "sla.hourz: unknown key" in _broken(tmp_path, lambda c: c["sla"].update(hourz=3))
+    assert "sla.hours" in _broken(tmp_path, lambda c: c["sla"].update(hours=-1))
+
+
+def test_unknown_rank_in_chain(tmp_path):
+    assert "chains.commissionerate: unknown rank 'dgp'" in _broken(
+        tmp_path, lambda c: c["chains"]["commissionerate"].append("dgp"))

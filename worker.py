@@ -1,0 +1,197 @@
+"""The worker: an rq worker for every queue, plus the loop that drives the outbox relay, the spool
+replay and the SLA sweep.
+
+``python worker.py``            rq worker (all queues) + the loop, in one process
+``python worker.py --loop-only`` only the loop (run one per node, or several: claims are safe)
+``python worker.py --rq-only``   only an rq worker (run as many as you like, on any machine)
+``python worker.py --burst``     process what is there, then exit (tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from models import WorkerState, db, utcnow
+from routing import outbox
+from routing.jobs import enqueue_row
+from routing.queue import QUEUE_NAMES, get_redis, queues
+
+log = logging.getLogger("bharosa.worker")
+NODE = os.environ.get("BHAROSA_NODE") or socket.gethostname()
+
+
+def beat(name: str, **info) -> None:
+    """Record a loop's heartbeat in the database (readable when Redis is gone)."""
+    try:
+        with db.session() as s:
+            ins = pg_insert(WorkerState) if db.is_postgres else sqlite_insert(WorkerState)
+            stmt = ins.values(name=name, beat_at=utcnow(), info=info)
+            s.execute(stmt.on_conflict_do_update(index_elements=["name"],
+                                                 set_={"beat_at": stmt.excluded.beat_at, "info": stmt.excluded.info}))
+    except Exception:
+        log.warning("heartbeat %s failed", name, exc_info=True)
+
+
+def relay_pass() -> int:
+    """Hand pending outbox rows to rq; returns how many."""
+    qs = queues()
+    with db.session() as s:
+        return outbox.relay_once(s, lambda row: enqueue_row(qs, row))
+
+
+def sweep_pass() -> int:
+    """Run the SLA sweep (routing.clock) if present; returns how many tickets it touched."""
+    try:
+        clock = importlib.import_module("routing.clock")
+    except ModuleNotFoundError:
+        return 0
+    return clock.sweep()
+
+
+def housekeeping_pass() -> int:
+    """Retention and other slow chores (routing.retention), if present."""
+    try:
+        retention = importlib.import_module("routing.retention")
+    except ModuleNotFoundError:
+        return 0
+    return retention.run()
+
+
+def spool_pass() -> int:
+    from channels import spool
+
+    return spool.replay()
+
+
+def loop(stop: threading.Event, interval: float = 1.0) -> None:
+    """The driver loop: relay every ``interval``, sweep every sweep interval, replay the spool."""
+    from zone import get_zone
+
+    sweep_every = get_zone().sla.sweep_interval_seconds
+    last_sweep = last_house = 0.0
+    while not stop.is_set():
+        t0 = time.monotonic()
+        try:
+            n = relay_pass()
+            beat("relay", node=NODE, relayed=n)
+        except Exception:
+            log.warning("relay pass failed", exc_info=True)
+        try:
+            spool_pass()
+        except Exception:
+            log.warning("spool replay failed", exc_info=True)
+        if t0 - last_sweep >= sweep_every:
+            try:
+                n = sweep_pass()
+                beat("sweeper", node=NODE, touched=n)
+            except Exception:
+                log.warning("sweep failed", exc_info=True)
+            last_sweep = t0
+        if t0 - last_house >= 3600:
+            try:
+                housekeeping_pass()
+            except Exception:
+                log.warning("housekeeping failed", exc_info=True)
+            last_house = t0
+        stop.wait(max(0.05, interval - (time.monotonic() - t0)))
+
+
+def run_rq(burst: bool = False) -> None:
+    """Run an rq worker over every queue in this thread (no fork per job: jobs are short and many)."""
+    from rq import SimpleWorker
+
+    conn = get_redis()
+    name = f"worker-{NODE}-{os.getpid()}"
+    w = SimpleWorker([queues(conn)[n] for n in QUEUE_NAMES], connection=conn, name=name)
+    beat(name, node=NODE, pid=os.getpid())
+    stop = threading.Event()
+
+    def beater():
+        while not stop.wait(5):
+            beat(name, node=NODE, pid=os.getpid())
+
+    t = threading.Thread(target=beater, daemon=True)
+    t.start()
+    try:
+        while True:
+            try:
+                w.work(burst=burst, logging_level="WARNING", with_scheduler=True)
+                return
+            except Exception:  # Redis went away: wait and try again, never exit
+                if burst:
+                    raise
+                log.warning("rq worker lost Redis; retrying in 2 s", exc_info=True)
+                time.sleep(2)
+    finally:
+        stop.set()
+
+
+def drain(max_rounds: int = 50) -> None:
+    """Relay and work until no outbox row is pending (tests and one-shot runs)."""
+    from sqlalchemy import func, select
+
+    from models import Outbox
+
+    for _ in range(max_rounds):
+        relay_pass()
+        run_rq(burst=True)
+        with db.session() as s:
+            left = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status.in_(("pending",))))
+        if not left:
+            return
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--loop-only", action="store_true")
+    g.add_argument("--rq-only", action="store_true")
+    g.add_argument("--burst", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from zone import ConfigError, get_zone
+
+    try:
+        get_zone()
+    except ConfigError as exc:
+        print(f"bharosa worker: {exc}", file=sys.stderr)
+        return 2
+    db.init()
+    if args.burst:
+        drain()
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), sys.exit(0)))
+    if args.rq_only:
+        run_rq()
+        return 0
+    t = threading.Thread(target=loop, args=(stop,), daemon=True, name="loop")
+    t.start()
+    if args.loop_only:
+        try:
+            while t.is_alive():
+                t.join(1)
+        except KeyboardInterrupt:
+            stop.set()
+        return 0
+    try:
+        run_rq()
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
