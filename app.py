@@ -23,7 +23,8 @@ from zone import ConfigError, get_zone
 log = logging.getLogger("bharosa")
 
 # Blueprints outside the channels registry: module path -> attribute.
-EXTRA_BLUEPRINTS = ["console.health"]
+EXTRA_BLUEPRINTS = ["console.health", "routing.api", "console.web", "console.auth", "console.views",
+                    "console.dashboard", "console.export", "console.open311"]
 
 
 def check_environment() -> None:
@@ -64,6 +65,12 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     def _http_error(exc: HTTPException):
         return jsonify({"error": exc.name, "detail": exc.description}), exc.code
 
+    try:  # load the dialogue engine's models now, not on the first citizen's message
+        from bot import engine
+
+        engine.warm()
+    except Exception:  # noqa: BLE001 - a cold engine is slower, not broken
+        log.exception("bot warm-up failed; the engine will load on first use")
     return app
 
 

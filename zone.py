@@ -83,6 +83,16 @@ class Retention(_Strict):
     closed_days: int = Field(365, ge=1)
 
 
+class Voice(_Strict):
+    """The helpline IVR: how long a caller may speak, how long to wait for keys, which TTS voices."""
+
+    max_record_seconds: int = Field(120, ge=10, le=600)
+    record_silence_seconds: int = Field(5, ge=1, le=60)
+    gather_timeout_seconds: int = Field(6, ge=1, le=30)
+    say_voice_hi: str = "Polly.Aditi"
+    say_voice_en: str = "Polly.Aditi"
+
+
 class District(_Strict):
     key: str
     name_en: str
@@ -164,6 +174,7 @@ class Zone(_Strict):
     conversation: Conversation = Conversation()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    voice: Voice = Voice()
     ranks: dict[str, Names]
     chains: dict[str, list[str]]
     confidential_viewer_roles: list[str] = ["sho", "cell", "admin"]

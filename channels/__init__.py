@@ -11,9 +11,11 @@ import importlib
 # name -> module. Order is irrelevant; each module registers its own routes.
 CHANNELS: dict[str, str] = {
     "sms": "channels.sms",
+    "whatsapp": "channels.whatsapp",
+    "voice": "channels.voice",
 }
 # Blueprints that belong to no single channel.
-SHARED: list[str] = ["channels.status"]
+SHARED: list[str] = ["channels.status", "channels.simulator"]
 
 
 def blueprints():

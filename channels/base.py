@@ -35,6 +35,8 @@ class Incoming:
     button: str | None = None
     at: datetime | None = None
     raw: dict = field(default_factory=dict)
+    confidence: float | None = None  # kind 'transcript': the transcriber's confidence 0..1
+    language: str | None = None  # kind 'transcript': the spoken language (hi, en)
 
 
 def clean_text(s: str | None, limit: int = 5000) -> str:
@@ -60,3 +62,42 @@ def normalise_phone(raw: str | None, region: str = "IN") -> str | None:
     if not phonenumbers.is_possible_number(num):
         return None
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+MAX_MEDIA = 10  # Twilio sends at most 10 attachments per message
+
+
+def parse_media(form: dict[str, str]) -> list[tuple[str, str]]:
+    """The (MediaUrlN, MediaContentTypeN) pairs of a Twilio form.
+
+    Raises:
+        BadRequest: NumMedia is not a small non-negative number.
+    """
+    raw = (form.get("NumMedia") or "0").strip()
+    if not raw.isdigit() or int(raw) > 100:
+        raise BadRequest("NumMedia is not a number")
+    media = []
+    for i in range(min(int(raw), MAX_MEDIA)):
+        url = (form.get(f"MediaUrl{i}") or "").strip()
+        if url:
+            if len(url) > 1000:
+                raise BadRequest(f"MediaUrl{i} too long")
+            media.append((url, (form.get(f"MediaContentType{i}") or "")[:100]))
+    return media
+
+
+def message_sid(form: dict[str, str]) -> str:
+    """The MessageSid (or its older SmsSid/SmsMessageSid spellings).
+
+    Raises:
+        BadRequest: missing, too long, or not a plain token.
+    """
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or "").strip()
+    if not sid or len(sid) > 64 or not sid.replace("_", "").replace("-", "").isalnum():
+        raise BadRequest("MessageSid missing or malformed")
+    return sid
+
+
+def raw_form(form: dict[str, str]) -> dict[str, str]:
+    """The form as stored with the message (Body lives in its own column)."""
+    return {k: v[:1000] for k, v in form.items() if k != "Body"}

@@ -27,6 +27,16 @@ SORRY = {
     "en": "Sorry, we have a technical problem. Your message is saved and we will contact you soon.",
 }
 
+# Answers that do not run the engine: too many messages in a minute, and a blocked sender.
+FLOODED = {
+    "hi": "आप बहुत जल्दी-जल्दी संदेश भेज रहे हैं। आपके संदेश सुरक्षित हैं; कृपया एक मिनट रुककर लिखें।",
+    "en": "You are sending messages very fast. Your messages are saved; please wait a minute and write again.",
+}
+BLOCKED = {
+    "hi": "आपका संदेश प्राप्त हुआ।",
+    "en": "Your message has been received.",
+}
+
 REGISTERED = {
     "hi": "आपकी शिकायत दर्ज हो गई है। संदर्भ संख्या: {ref}। थाने और समय-सीमा की जानकारी SMS से मिलेगी।",
     "en": "Your complaint is registered. Reference: {ref}. You will get the station and deadline by SMS.",
@@ -127,7 +137,7 @@ def conversation_for(session: Session, citizen: Citizen, channel: str) -> Conver
 
 def to_inbound(msg: Incoming, attachments: list[Attachment], phone: str | None) -> Inbound:
     return Inbound(channel=msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind, lat=msg.lat,
-                   lon=msg.lon, button=msg.button, phone=phone,
+                   lon=msg.lon, button=msg.button, phone=phone, confidence=msg.confidence, language=msg.language,
                    media=[Media(kind=a.kind or "document", content_type=a.claimed_type or "", attachment_id=a.id)
                           for a in attachments])
 
@@ -153,10 +163,23 @@ def previous_reply(session: Session, sid: str) -> list[str]:
     return [t for t in row.reply.split("\x1e") if t]
 
 
-def process(session: Session, msg: Incoming, render=lambda r: r.as_text()) -> list[str]:
+def sender_key(msg: Incoming) -> str:
+    """Who a message is from, for the flood limit (the phone when known, so SMS and WhatsApp count together)."""
+    return msg.phone or f"wa:{msg.wa_id or msg.from_addr}"
+
+
+def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, limit: bool = True) -> list[str]:
     """Handle one inbound message end to end in the caller's transaction; returns the reply texts.
 
-    A repeated delivery of the same sid returns the first answer and changes nothing.
+    A repeated delivery of the same sid returns the first answer and changes nothing. A blocked
+    sender's message is stored and answered neutrally without the engine; so is a message over the
+    per-sender limit (``limits.per_sender_per_minute``), with a polite request to slow down.
+
+    Args:
+        session: the caller's session; the caller commits.
+        msg: the parsed message.
+        render: a Reply → text (buttons as numbered text by default).
+        limit: apply the flood limit (off for spool replays: those messages arrived long ago).
     """
     msg.body = clean_text(msg.body)
     now = msg.at or utcnow()
@@ -166,7 +189,7 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text()) -> li
     cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name)
     row.citizen_id = cit.id
     attachments = []
-    for i, (url, ctype) in enumerate(msg.media):
+    for url, ctype in msg.media:
         att = Attachment(message_id=row.id, source_url=url, claimed_type=ctype, kind=media_kind(ctype),
                          status="pending")
         session.add(att)
@@ -175,10 +198,25 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text()) -> li
         session.flush()
         for att in attachments:
             outbox.add(session, f"media:{att.id}", "media", {"attachment_id": att.id})
-    replies: list[Reply]
-    from bot import engine  # imported here: the engine loads its model on first use
+    lang = cit.language if cit.language in SORRY else "hi"
+    if cit.blocked:
+        row.status = "blocked"
+        texts = [BLOCKED[lang]]
+        row.reply = "\x1e".join(texts)
+        return texts
+    if limit:
+        from channels.flood import over_limit
+        from zone import get_zone
 
+        if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):
+            row.status = "flooded"
+            texts = [FLOODED[lang]]
+            row.reply = "\x1e".join(texts)
+            return texts
+    replies: list[Reply]
     try:
+        from bot import engine  # imported here: the engine loads its model on first use
+
         with session.begin_nested():
             conv = conversation_for(session, cit, msg.channel)
             turn = engine.handle(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),

@@ -1,10 +1,28 @@
-"""Outbound delivery of one outbox 'send' row, at most once per row but for one stated window.
+"""Outbound delivery of one outbox 'send' row: at most once per part, but for one stated window.
 
-The window: the row is marked ``sending`` and committed before Twilio is called. If the process
-dies after Twilio accepted the message but before its answer was stored, the row stays ``sending``
-and the relay hands it out again. The status callback (which carries the outbox id in its URL)
-usually closes that window first by storing the provider id; only when it has not yet arrived is
-the message sent again. Such re-sends are counted as Events of kind ``resend_unknown``.
+Route: WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
+number; else an approved WhatsApp template (ContentSid + variables from config); else free-form
+WhatsApp as a last try (Twilio answers 63016 outside the window, and the status callback then
+falls back to SMS or the template, see :mod:`channels.status`).
+
+Long texts are split on word boundaries (:mod:`channels.segments`); each part is one provider
+message and one outbound Message row, committed as soon as the provider accepts it.
+
+The send window (the only way a part can go out twice): the row is marked ``sending`` and
+committed before the provider is called, and each part's Message row is committed right after the
+provider's answer. If the process dies between the provider accepting a part and that commit (one
+HTTP answer plus one commit: milliseconds), or the answer is lost on the network, the row stays
+``sending`` and the relay hands it out again after ``routing.outbox.REDELIVER_AFTER``. The status
+callback carries ``outbox=<id>&part=<i>&parts=<n>`` in its URL and usually closes the window
+first: the last part's callback stores the provider id and marks the row done, so nothing is
+re-sent. Only when no callback has arrived is the unrecorded part sent again; each such re-send
+is counted as an Event of kind ``resend_unknown`` (the measure of the window), and reconciled
+against the provider's log by its outbox id.
+
+Errors are typed (:class:`channels.twilio.SendError`): ``retryable`` puts the row back to
+``enqueued`` and re-raises so rq retries with ``routing.jobs.RETRY``; a permanent error (21610
+unsubscribed, 63016 outside the window, a DLT mismatch...) is recorded on the Message, as an Event
+``send_failed`` and on the outbox row, and never retried.
 """
 
 from __future__ import annotations
@@ -17,12 +35,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from channels import twilio as tw
+from channels.segments import SMS_MAX_CHARS, split_for
+from channels.sender import get_sms_sender
 from models import Complaint, Message, Outbox, utcnow
 from routing import outbox as ob
 from routing.actions import event
 from zone import get_zone
 
-SMS_MAX = 1600
+SMS_MAX = SMS_MAX_CHARS
 
 
 def render(payload: dict) -> str:
@@ -33,11 +53,13 @@ def render(payload: dict) -> str:
     return tpl.render(payload.get("lang", "hi"), **payload.get("values", {}))
 
 
-def status_callback_url(outbox_id: int) -> str | None:
+def status_callback_url(outbox_id: int, part: int = 0, parts: int = 1) -> str | None:
+    """Where Twilio reports delivery of one part: the outbox id travels in the URL."""
     base = os.environ.get("PUBLIC_BASE_URL")
     if not base:
         return None
-    return f"{base.rstrip('/')}/twilio/status?{urlencode({'outbox': outbox_id})}"
+    q = {"outbox": outbox_id} if parts == 1 else {"outbox": outbox_id, "part": part, "parts": parts}
+    return f"{base.rstrip('/')}/twilio/status?{urlencode(q)}"
 
 
 def whatsapp_window_open(session: Session, payload: dict) -> bool:
@@ -56,7 +78,7 @@ def whatsapp_window_open(session: Session, payload: dict) -> bool:
 def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
     """Choose (channel, to, extra) for a payload: WhatsApp in the window, a WA template, else SMS."""
     extra: dict = {}
-    if payload.get("to_wa") and whatsapp_window_open(session, payload):
+    if payload.get("to_wa") and not payload.get("no_freeform") and whatsapp_window_open(session, payload):
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
     if payload.get("to_phone"):
         return "sms", payload["to_phone"], extra
@@ -66,7 +88,7 @@ def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
         extra = {"content_sid": wt.content_sid,
                  "content_variables": json.dumps({str(i): vals.get(v, "") for i, v in enumerate(wt.variables, 1)})}
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
-    if payload.get("to_wa"):  # nothing else reaches them: try free-form, Twilio will tell us if it fails
+    if payload.get("to_wa") and not payload.get("no_freeform"):  # nothing else: try free-form, Twilio says if not
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
     raise tw.SendError("no address to send to", None, False)
 
@@ -78,46 +100,100 @@ def from_addr(channel: str) -> str:
     return os.environ.get("TWILIO_SMS_FROM", "+15005550006")
 
 
+def dlt_check(payload: dict, body: str) -> str | None:
+    """The DLT template id for a templated SMS text, after checking the text matches the template.
+
+    Returns:
+        The template's DLT id, or None for a free-form text (a reply within a conversation).
+
+    Raises:
+        SendError: (permanent) the text does not match its registered template: it is never sent.
+    """
+    name = payload.get("template")
+    if not name or payload.get("text"):
+        return None
+    tpl = get_zone().templates[name]
+    if not tpl.pattern(payload.get("lang", "hi")).match(body):
+        raise tw.SendError(f"SMS text does not match DLT template {name} ({tpl.dlt_template_id})", None, False)
+    return tpl.dlt_template_id
+
+
+def _dev_sid(row_id: int, part: int) -> str:
+    return f"DEV{row_id:027d}p{part:02d}"
+
+
+def _send_part(channel: str, to: str, body: str, *, from_: str, callback: str | None, dlt_id: str | None,
+               extra: dict, row_id: int, part: int) -> tuple[str, str]:
+    """Send one part; returns (provider id, status)."""
+    if channel == "sms":
+        sms = get_sms_sender()
+        if sms is None:  # dev mode without credentials: recorded, not sent
+            return _dev_sid(row_id, part), "recorded"
+        return sms.send_sms(to, body, from_=from_, status_callback=callback, dlt_template_id=dlt_id), "sent"
+    sender = tw.get_sender()
+    if sender is None:
+        return _dev_sid(row_id, part), "recorded"
+    return sender.send(to, body, from_=from_, status_callback=callback, **extra), "sent"
+
+
 def deliver(session: Session, row: Outbox) -> None:
-    """Send one outbox 'send' row (idempotent; see the module docstring for the one window)."""
-    if row.status == "sending":
-        already = session.scalar(select(Message).where(Message.outbox_id == row.id, Message.direction == "out"))
-        if already is not None and already.sid:
-            ob.mark_done(session, row.id, already.sid)
-            return
-        c = session.get(Complaint, row.payload.get("complaint_id")) if row.payload.get("complaint_id") else None
-        event(session, c, "resend_unknown", "worker", outbox=row.id)
+    """Send one outbox 'send' row, split into parts when long (idempotent; see the module docstring).
+
+    Each part is recorded as an outbound Message (with its part number) and committed as soon as the
+    provider accepts it, so a retry after part 2 of 3 failed sends only part 3.
+
+    Raises:
+        SendError: ``retryable`` True for a transient failure (the row goes back to ``enqueued`` and
+            rq retries with :data:`routing.jobs.RETRY`); permanent failures are recorded, not raised.
+    """
     payload = row.payload
-    channel, to, extra = pick_route(session, payload)
-    body = render(payload)
-    if channel == "sms" and len(body) > SMS_MAX:
-        body = body[: SMS_MAX - 1] + "…"
+    c = session.get(Complaint, payload.get("complaint_id")) if payload.get("complaint_id") else None
+    done = {(m.payload or {}).get("part", 0): m for m in session.scalars(
+        select(Message).where(Message.outbox_id == row.id, Message.direction == "out", Message.sid.is_not(None)))}
+    try:
+        channel, to, extra = pick_route(session, payload)
+        body = render(payload)
+        dlt_id = dlt_check(payload, body) if channel == "sms" else None
+    except tw.SendError as exc:
+        event(session, c, "send_failed", "worker", template=payload.get("template"), code=exc.code,
+              reason="dlt_mismatch" if "DLT" in exc.message else "no_route")
+        ob.mark_failed(session, row.id, str(exc))
+        return
+    parts = [body] if extra.get("content_sid") else split_for(channel, body) or [body]
+    if row.status == "sending":
+        if all(i in done for i in range(len(parts))):
+            ob.mark_done(session, row.id, done[0].sid)
+            return
+        event(session, c, "resend_unknown", "worker", outbox=row.id)
     # Commit 'sending' before the call: from here a crash means "maybe sent" (the window).
     session.execute(update(Outbox).where(Outbox.id == row.id).values(status="sending", enqueued_at=utcnow()))
     session.commit()
-    sender = tw.get_sender()
-    msg = Message(direction="out", channel=channel, to_addr=to, from_addr=from_addr(channel), body=body,
-                  outbox_id=row.id, complaint_id=payload.get("complaint_id"), kind=payload.get("template") or "text",
-                  payload={"template": payload.get("template"), **extra})
-    if sender is None:  # dev mode without credentials: recorded, not sent
-        msg.status, msg.sid = "recorded", f"DEV{row.id:030d}"
-    else:
+    first_sid = done[0].sid if 0 in done else None
+    for i, text in enumerate(parts):
+        if i in done:
+            continue
+        msg = Message(direction="out", channel=channel, to_addr=to, from_addr=from_addr(channel), body=text,
+                      outbox_id=row.id, complaint_id=payload.get("complaint_id"),
+                      kind=(payload.get("template") or "text")[:16],
+                      payload={"template": payload.get("template"), "part": i, "parts": len(parts),
+                               "dlt_template_id": dlt_id, **extra})
         try:
-            sid = sender.send(to, body, from_=msg.from_addr, status_callback=status_callback_url(row.id), **extra)
+            sid, status = _send_part(channel, to, text, from_=msg.from_addr, callback=status_callback_url(row.id, i, len(parts)),
+                                     dlt_id=dlt_id, extra=extra, row_id=row.id, part=i)
         except tw.SendError as exc:
             if exc.retryable:
                 session.execute(update(Outbox).where(Outbox.id == row.id).values(status="enqueued",
                                                                                  last_error=str(exc)[:500]))
                 session.commit()
                 raise
-            msg.status, msg.error_code = "failed", str(exc.code or "")
+            msg.status, msg.error_code = "failed", str(exc.code or "")[:16]
             session.add(msg)
-            c = session.get(Complaint, payload.get("complaint_id")) if payload.get("complaint_id") else None
             event(session, c, "send_failed", "worker", template=payload.get("template"), code=exc.code)
             ob.mark_failed(session, row.id, str(exc))
             return
-        msg.status, msg.sid = "sent", sid
-    existing = session.scalar(select(Message).where(Message.sid == msg.sid)) if msg.sid else None
-    if existing is None:
-        session.add(msg)
-    ob.mark_done(session, row.id, msg.sid)
+        msg.status, msg.sid = status, sid
+        if session.scalar(select(Message.id).where(Message.sid == sid)) is None:  # the callback may have come first
+            session.add(msg)
+        first_sid = first_sid or sid
+        session.commit()  # this part is sent: never again
+    ob.mark_done(session, row.id, first_sid)

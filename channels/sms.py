@@ -1,4 +1,9 @@
-"""SMS: Twilio's inbound SMS webhook and the SMS sender."""
+"""SMS: Twilio's inbound SMS webhook (``POST /twilio/sms``) and ``parse``.
+
+Sending is in :mod:`channels.sender` (an interface: Twilio by default, a state gateway by
+``BHAROSA_SMS_SENDER``) and :mod:`channels.outbound`; splitting and segment counting in
+:mod:`channels.segments`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from channels.base import BadRequest, Incoming, normalise_phone
-from channels.webhook import handle_messaging
+from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
+from channels.webhook import handle_messaging, warm_in_background
 from models import utcnow
 
 NAME = "sms"
 bp = Blueprint("sms", __name__)
+bp.record_once(warm_in_background)  # the engine trains once per process; do it before the first message
 
 
 def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
@@ -20,27 +26,17 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
     Raises:
         BadRequest: when MessageSid or From is missing or From is not a phone number.
     """
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    sid = message_sid(form)
     frm = (form.get("From") or "").strip()
-    if not sid or len(sid) > 64:
-        raise BadRequest("MessageSid missing or too long")
     if not frm:
         raise BadRequest("From missing")
     phone = normalise_phone(frm)
     if phone is None:
         raise BadRequest("From is not a phone number")
-    media = []
-    try:
-        n = int(form.get("NumMedia") or 0)
-    except ValueError:
-        raise BadRequest("NumMedia is not a number") from None
-    for i in range(min(n, 10)):
-        url = form.get(f"MediaUrl{i}")
-        if url:
-            media.append((url, form.get(f"MediaContentType{i}", "")))
+    media = parse_media(form)
     return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone,
                     body=form.get("Body", ""), kind="media" if media and not form.get("Body") else "text",
-                    media=media, at=now or utcnow(), raw={k: v for k, v in form.items() if k != "Body"})
+                    media=media, at=now or utcnow(), raw=raw_form(form))
 
 
 @bp.post("/twilio/sms")

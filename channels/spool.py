@@ -67,13 +67,17 @@ def replay(limit: int = 200) -> int:
         try:
             with db.session() as s:
                 # The citizen got an apology when this arrived; the replies are queued as a follow-up.
-                texts = process(s, msg)
+                texts = process(s, msg, limit=False)
                 if texts:
                     from channels.followup import queue_followup
 
                     queue_followup(s, msg, texts)
         except OperationalError:
             return n
+        except Exception:  # a bug, not an outage: keep the file for an operator, go on with the rest
+            log.exception("spool: %s failed; kept as .error", path.name)
+            path.rename(path.with_suffix(".error"))
+            continue
         path.unlink()
         n += 1
     return n

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from channels import twilio as tw
 from channels.base import BadRequest, Incoming
 from channels.inbound import SORRY, process
+from channels.segments import split_for
 from models import db
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,12 @@ def bad_request(reason: str) -> Response:
 
 
 def handle_messaging(parse: Callable[[dict], Incoming]) -> Response:
-    """Verify the signature, parse the form, process it in one transaction, and answer with TwiML."""
+    """Verify the signature, parse the form, process it in one transaction, and answer with TwiML.
+
+    403 for a missing or wrong signature, 400 for a malformed form; otherwise always 200 with TwiML
+    (never 5xx or 429): with the database down the message is spooled to disk and the citizen gets
+    an apology; it is processed when the database returns.
+    """
     if not tw.signature_ok(request):
         return forbidden()
     try:
@@ -37,9 +43,51 @@ def handle_messaging(parse: Callable[[dict], Incoming]) -> Response:
         with db.session() as s:
             texts = process(s, msg)
     except OperationalError:
-        log.exception("database unavailable for %s", msg.sid)
-        from channels import spool
+        log.exception("database unavailable for %s; spooled", msg.sid)
+        texts = _spool(msg)
+    except Exception:  # a bug must not lose the message nor answer 5xx
+        log.exception("processing %s failed; spooled", msg.sid)
+        texts = _spool(msg)
+    parts = [p for t in texts for p in split_for(msg.channel, t)]
+    return Response(tw.twiml_message(parts), mimetype=TWIML)
 
+
+def _spool(msg: Incoming) -> list[str]:
+    from channels import spool
+
+    try:
         spool.save(msg)
-        texts = [SORRY["hi"]]
-    return Response(tw.twiml_message(texts), mimetype=TWIML)
+    except OSError:
+        log.critical("could not spool %s: the message is lost unless Twilio retries", msg.sid, exc_info=True)
+    return [SORRY["hi"]]
+
+
+def warm_engine() -> None:
+    """Load and train the dialogue engine now (about 10 s), so no citizen's message waits for it."""
+    import time
+
+    from bot.types import Inbound
+    from models import utcnow
+
+    t0 = time.monotonic()
+    try:
+        from bot import engine
+
+        engine.handle(Inbound(channel="sms", at=utcnow(), text="mera phone chori ho gaya"), {}, None)
+    except Exception:
+        log.warning("could not warm the dialogue engine", exc_info=True)
+        return
+    log.info("dialogue engine warm in %.1f s", time.monotonic() - t0)
+
+
+def warm_in_background(state) -> None:
+    """Blueprint hook: warm the engine in a thread when an app is created (not in tests, not with BHAROSA_WARM=0).
+
+    A thread, not the start-up path: gunicorn kills a worker that takes longer than its timeout to boot.
+    """
+    import os
+    import threading
+
+    if state.app.config.get("TESTING") or os.environ.get("BHAROSA_WARM") == "0":
+        return
+    threading.Thread(target=warm_engine, name="warm-engine", daemon=True).start()

@@ -10,6 +10,7 @@ from models.tables import (
     Event,
     Feedback,
     Message,
+    Note,
     Officer,
     Outbox,
     Posting,
@@ -18,6 +19,6 @@ from models.tables import (
 )
 
 __all__ = [
-    "Attachment", "Base", "Citizen", "Complaint", "Conversation", "Database", "Event", "Feedback", "Message",
+    "Attachment", "Base", "Citizen", "Complaint", "Conversation", "Database", "Event", "Feedback", "Message", "Note",
     "Officer", "Outbox", "Posting", "Station", "WorkerState", "db", "utcnow",
 ]

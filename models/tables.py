@@ -132,6 +132,8 @@ class Complaint(Base):
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_interpreter: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The 1 Number cell must call the citizen back (a helpline call that ended before its complaint was heard).
+    needs_callback: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_reroute: Mapped[bool] = mapped_column(Boolean, default=False)
     woman_officer: Mapped[bool] = mapped_column(Boolean, default=False)
     assigned_posting_id: Mapped[int | None] = mapped_column(ForeignKey("posting.id"))
@@ -142,6 +144,9 @@ class Complaint(Base):
     next_check_at: Mapped[datetime | None]
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # The level the current SLA started at (a police-conduct complaint starts above the SHO; a bad rating
+    # reopens one level up); a breach climbs from here.
+    sla_base_level: Mapped[int] = mapped_column(Integer, default=0)
     disposed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(30))
     outcome_number: Mapped[str | None] = mapped_column(String(60))
@@ -222,6 +227,18 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
+class Note(Base):
+    """An officer's case note on a ticket (personal text: kept out of Event, erased by retention)."""
+
+    __tablename__ = "note"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachment_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Feedback(Base):
     """A citizen's rating of a disposed ticket, addressed to a senior level."""
 
@@ -271,3 +288,96 @@ class WorkerState(Base):
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
     info: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per (username, IP): an exponential delay, never a lock-out of the account."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of username + IP
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for other civic software on the Open311 API; only its sha256 is stored."""
+
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatDaily(Base):
+    """Dashboard aggregates: one row per (registration day, district, station, channel), kept up to date
+    by ``console.aggregates.on_event`` so the dashboard never scans tickets."""
+
+    __tablename__ = "stat_daily"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # local date, YYYY-MM-DD
+    district: Mapped[str] = mapped_column(String(40))
+    station_id: Mapped[int] = mapped_column(Integer, default=0)  # 0: not routed yet
+    channel: Mapped[str] = mapped_column(String(16))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    disposed: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    in_sla: Mapped[int] = mapped_column(Integer, default=0)
+    fir: Mapped[int] = mapped_column(Integer, default=0)
+    esc1: Mapped[int] = mapped_column(Integer, default=0)
+    esc2: Mapped[int] = mapped_column(Integer, default=0)
+    esc3: Mapped[int] = mapped_column(Integer, default=0)
+    esc4: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("uq_stat_daily_key", "day", "district", "station_id", "channel", unique=True),
+        Index("ix_stat_daily_station", "station_id", "day"),
+    )
+
+
+class StatPosting(Base):
+    """Dashboard aggregates per posting (the enquiry officer a ticket was assigned to)."""
+
+    __tablename__ = "stat_posting"
+    posting_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    disposed: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ComplaintStat(Base):
+    """What one ticket currently contributes to the aggregates, so a change is applied as a delta."""
+
+    __tablename__ = "complaint_stat"
+    complaint_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contrib: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class WebPending(Base):
+    """A citizen web page request waiting for its phone's one-time code: nothing is registered until then.
+
+    ``purpose`` is file, video or track; ``data`` holds the form and the uploaded files (file/video) or
+    the reference (track) and is emptied once the complaint is registered. Only hashes of the code and
+    of the browser's token are kept.
+    """
+
+    __tablename__ = "web_pending"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="hi")
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
+    verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -10,13 +10,14 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.types import ComplaintDraft
-from models import Attachment, Citizen, Complaint, Event, utcnow
-from routing import outbox
+from models import Attachment, Citizen, Complaint, Event, Feedback, Note, Officer, Posting, Station, utcnow
+from routing import clock, outbox
+from routing.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
 from zone import get_zone
 
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0, 1: read aloud and typed on keypads
@@ -36,6 +37,9 @@ def event(session: Session, complaint: Complaint | None, kind: str, actor: str =
     """Append an Event (who, what, when; never personal text)."""
     ev = Event(complaint_id=complaint.id if complaint else None, kind=kind, actor=actor, at=at or utcnow(), data=data)
     session.add(ev)
+    from console.aggregates import on_event  # the dashboard's aggregates follow every change
+
+    on_event(session, complaint, kind)
     return ev
 
 
@@ -97,5 +101,349 @@ def register_complaint(session: Session, draft: ComplaintDraft, *, channel: str,
             att.complaint_id = c.id
     event(session, c, "registered", actor, at=now, channel=channel, category=category, district=district,
           emergency=draft.emergency, confidential=confidential, attachments=len(draft.attachment_ids))
+    c.next_check_at = clock.first_check(c)
+    if draft.emergency:
+        _alert_duty_officer(session, c, actor, now)
     outbox.add(session, f"route:{c.id}", "route", {"complaint_id": c.id})
     return c
+
+
+# -- errors and helpers -------------------------------------------------------------------------------
+class ActionError(Exception):
+    """A ticket action refused: ``code`` is stable for programs, ``message`` is for people.
+
+    The refusing action has already written an ``action_refused`` Event in the caller's session, so a
+    caller that catches this and commits keeps the refusal in the timeline.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+def _refuse(session: Session, c: Complaint | None, action: str, actor: str, code: str, message: str) -> ActionError:
+    event(session, c, "action_refused", actor, action=action, code=code)
+    return ActionError(code, message)
+
+
+def _lock(session: Session, c: Complaint) -> None:
+    """Reload the ticket under a row lock (PostgreSQL) so a concurrent sweep or action is serialised."""
+    session.flush()
+    session.refresh(c, with_for_update=True)
+
+
+def _open_check(session: Session, c: Complaint, action: str, actor: str) -> None:
+    if c.merged_into_id is not None:
+        raise _refuse(session, c, action, actor, "merged", "this ticket was merged into another")
+    if c.status in ("disposed", "closed"):
+        raise _refuse(session, c, action, actor, "not_open", f"the ticket is {c.status}")
+
+
+def _note(session: Session, c: Complaint, text: str, actor: str, attachment_ids=()) -> Note | None:
+    text = (text or "").strip()
+    if not text and not attachment_ids:
+        return None
+    n = Note(complaint_id=c.id, actor=actor, text=text, attachment_ids=list(attachment_ids), created_at=utcnow())
+    session.add(n)
+    session.flush()
+    return n
+
+
+def _holder_phone(p: Posting | None) -> str | None:
+    if p is None:
+        return None
+    return p.phone or (p.officer.phone if p.officer else None)
+
+
+def _restart_clock(c: Complaint, now: datetime) -> None:
+    c.sla_started_at = now
+    c.due_at = sla_deadline(now, c.emergency)
+    c.reminders_sent = 0
+    c.next_check_at = clock.first_check(c)
+
+
+def _alert_duty_officer(session: Session, c: Complaint, actor: str, now: datetime) -> None:
+    z = get_zone()
+    phone = z.zone.duty_officer_phone
+    d = z.district_by_key.get(c.district)
+    sent = notify_officer(session, c, "emergency_alert", phone, lang="hi",
+                          district=d.name_hi if d else c.district, phone=c.phone or c.wa_id or "-")
+    event(session, c, "emergency_alert" if sent else "no_phone", actor, at=now,
+          **({"to": "duty_officer"} if sent else {"for": "emergency_alert"}))
+
+
+def find_posting_for_rank(session: Session, complaint: Complaint, rank: str) -> Posting | None:
+    """Who holds ``rank`` for this ticket: the most specific active posting whose scope covers it.
+
+    Scope: a station (SHO, EO), the station's circle (CO, ACP), the district (SP, SSP, DCP, JCP, CP) or the
+    zone (IG). Returns None when nobody holds it.
+    """
+    st = complaint.station
+    q = (select(Posting).join(Officer, Officer.id == Posting.officer_id)
+         .where(Posting.role == rank, Posting.ended_at.is_(None), Officer.active.is_(True)).order_by(Posting.id))
+    best, best_score = None, -1
+    for p in session.scalars(q):
+        sc = clock._score(p.station_id, p.circle, p.district, st, complaint.district)
+        if sc > best_score:
+            best, best_score = p, sc
+    return best
+
+
+def _escalate_to(session: Session, c: Complaint, level: int, actor: str, reason: str, now: datetime) -> None:
+    """Move a ticket to ``level`` now (feedback, police-conduct start) and tell that level's officer."""
+    chain = clock.chain_of(c.district)
+    level = min(level, len(chain) - 1)
+    if level <= c.escalation_level:
+        return
+    rank = chain[level]
+    p = find_posting_for_rank(session, c, rank)
+    c.escalation_level = level
+    event(session, c, "escalated", actor, at=now, level=level, rank=rank, posting=p.id if p else None, reason=reason)
+    sent = notify_officer(session, c, "officer_escalation", _holder_phone(p), f"L{level}N{c.reopen_count}", "hi",
+                          station=c.station.name_hi if c.station else "-")
+    if not sent:
+        event(session, c, "no_phone", actor, at=now, **{"for": "escalation"}, level=level, rank=rank,
+              posting=p.id if p else None)
+    notify_citizen(session, c, "escalated", f"L{level}N{c.reopen_count}", rank=rank_name(rank, c.language))
+
+
+# -- the actions ----------------------------------------------------------------------------------------
+def assign(session: Session, complaint: Complaint, posting_id: int, actor: str) -> None:
+    """Name the enquiry officer; the citizen is told the officer's name and phone. The clock keeps running.
+
+    Raises:
+        ActionError: not_open, merged, no_posting, wrong_station, woman_officer_required.
+    """
+    c = complaint
+    _lock(session, c)
+    _open_check(session, c, "assign", actor)
+    p = session.get(Posting, posting_id)
+    if p is None or p.ended_at is not None or not p.officer.active:
+        raise _refuse(session, c, "assign", actor, "no_posting", "no such current posting")
+    if p.station_id is not None and c.station_id is not None and p.station_id != c.station_id:
+        raise _refuse(session, c, "assign", actor, "wrong_station", "that officer is posted at another station")
+    if c.woman_officer and p.officer.gender != "F":
+        raise _refuse(session, c, "assign", actor, "woman_officer_required",
+                      "this category must be enquired into by a woman officer")
+    now = utcnow()
+    c.assigned_posting_id = p.id
+    c.status = "assigned"
+    phone = _holder_phone(p) or (c.station.phone if c.station else None)
+    event(session, c, "assigned", actor, at=now, posting=p.id, officer=p.officer_id)
+    if not _holder_phone(p):
+        event(session, c, "no_phone", actor, at=now, posting=p.id, **{"for": "assigned"})
+    notify_citizen(session, c, "assigned", f"{p.id}:{c.reopen_count}", officer=p.officer.name, phone=phone or "-")
+
+
+def add_note(session: Session, complaint: Complaint, text: str, actor: str, attachment_ids: list[int] = ()) -> Event:
+    """Add a case note (and attach files to the ticket). The text goes to a Note, never into the Event.
+
+    Raises:
+        ActionError: empty (neither text nor attachments), bad_attachment.
+    """
+    c = complaint
+    ids = [int(i) for i in attachment_ids or ()]
+    if not (text or "").strip() and not ids:
+        raise _refuse(session, c, "add_note", actor, "empty", "a note needs text or an attachment")
+    atts = list(session.scalars(select(Attachment).where(Attachment.id.in_(ids)))) if ids else []
+    if len(atts) != len(set(ids)) or any(a.complaint_id not in (None, c.id) for a in atts):
+        raise _refuse(session, c, "add_note", actor, "bad_attachment", "an attachment is unknown or another ticket's")
+    for a in atts:
+        a.complaint_id = c.id
+    n = _note(session, c, text, actor, ids)
+    return event(session, c, "note", actor, note=n.id, attachments=len(ids))
+
+
+def reroute(session: Session, complaint: Complaint, station_code: str, actor: str, reason: str = "") -> None:
+    """Send the ticket to another station (history kept in Events); the clock keeps running.
+
+    Raises:
+        ActionError: not_open, merged, unknown_station, same_station.
+    """
+    c = complaint
+    _lock(session, c)
+    _open_check(session, c, "reroute", actor)
+    st = session.scalar(select(Station).where(Station.code == station_code, Station.active.is_(True)))
+    if st is None:
+        raise _refuse(session, c, "reroute", actor, "unknown_station", f"no active station {station_code!r}")
+    if st.id == c.station_id:
+        raise _refuse(session, c, "reroute", actor, "same_station", "the ticket is already at that station")
+    now = utcnow()
+    old = c.station.code if c.station else None
+    n = _note(session, c, reason, actor)
+    c.station_id, c.station = st.id, st
+    if c.district != st.district:
+        c.district = st.district
+        c.next_check_at = clock.first_check(c) if c.next_check_at is not None else None
+    c.needs_reroute = False
+    c.assigned_posting_id = None
+    c.status = "routed"
+    count = session.scalar(select(func.count()).select_from(Event)
+                           .where(Event.complaint_id == c.id, Event.kind == "rerouted"))
+    event(session, c, "rerouted", actor, at=now, **{"from": old}, to=st.code, note=n.id if n else None)
+    notify_officer(session, c, "station_new", st.phone, f"re{count}", lang=c.language,
+                   category=_category_name(c), due=local_time(c.due_at, c.language), note="")
+
+
+def _category_name(c: Complaint) -> str:
+    cat = get_zone().category_by_key.get(c.category)
+    if cat is None:
+        return c.category
+    return cat.name_hi if c.language == "hi" else cat.name_en
+
+
+def dispose(session: Session, complaint: Complaint, outcome: str, actor: str, number: str | None = None,
+            note: str = "") -> None:
+    """Dispose of the ticket with an outcome from config; the clock stops; the citizen is told and asked to rate.
+
+    Raises:
+        ActionError: not_open, merged, bad_outcome, number_required.
+    """
+    c = complaint
+    _lock(session, c)
+    _open_check(session, c, "dispose", actor)
+    oc = get_zone().outcomes.get(outcome or "")
+    if oc is None:
+        raise _refuse(session, c, "dispose", actor, "bad_outcome",
+                      f"outcome must be one of {', '.join(get_zone().outcomes)}")
+    number = (number or "").strip() or None
+    if oc.needs_number and not number:
+        raise _refuse(session, c, "dispose", actor, "number_required", f"a {outcome} needs its number")
+    now = utcnow()
+    n = _note(session, c, note, actor)
+    c.status, c.outcome, c.outcome_number, c.disposed_at, c.next_check_at = "disposed", outcome, number, now, None
+    event(session, c, "disposed", actor, at=now, outcome=outcome, number=number, note=n.id if n else None,
+          late=bool(c.due_at and now > c.due_at))
+    text = oc.hi if c.language == "hi" else oc.en
+    if number:
+        text = f"{text} ({number})"
+    notify_citizen(session, c, "disposed", f"N{c.reopen_count}", outcome=text)
+
+
+def reopen(session: Session, complaint: Complaint, actor: str, reason: str = "") -> None:
+    """Reopen a disposed or closed ticket with a fresh SLA (at the level it had reached).
+
+    Raises:
+        ActionError: not_disposed, merged.
+    """
+    c = complaint
+    _lock(session, c)
+    if c.merged_into_id is not None:
+        raise _refuse(session, c, "reopen", actor, "merged", "this ticket was merged into another")
+    if c.status not in ("disposed", "closed"):
+        raise _refuse(session, c, "reopen", actor, "not_disposed", "only a disposed or closed ticket can be reopened")
+    now = utcnow()
+    n = _note(session, c, reason, actor)
+    c.reopen_count = (c.reopen_count or 0) + 1
+    c.status = "assigned" if c.assigned_posting_id else "routed"
+    c.outcome = c.outcome_number = c.disposed_at = c.closed_at = None
+    c.sla_base_level = c.escalation_level
+    _restart_clock(c, now)
+    event(session, c, "reopened", actor, at=now, note=n.id if n else None, due=c.due_at.isoformat())
+    notify_citizen(session, c, "reopened", f"N{c.reopen_count}", due=local_time(c.due_at, c.language))
+    if c.station is not None:
+        notify_officer(session, c, "reopened", c.station.phone, f"N{c.reopen_count}", lang=c.language,
+                       due=local_time(c.due_at, c.language))
+
+
+NOT_RESOLVED = ("not resolved", "unresolved", "nahi hua", "nahin hua", "nahi hui", "समाधान नहीं", "हल नहीं", "नहीं हुआ")
+
+
+def rate(session: Session, complaint: Complaint, rating: int, comment: str, level: str | None, actor: str,
+         resolved: bool | None = None) -> str:
+    """Store the citizen's rating and send it to the chosen senior level (default: the SHO's next level).
+
+    A rating of 1–2, or "not resolved" (``resolved=False`` or said in the comment), reopens the ticket and
+    escalates it one level.
+
+    Returns:
+        'ok', 'not_disposed', 'already' or 'invalid' (each refusal is an Event in the timeline).
+    """
+    c = complaint
+    try:
+        r = int(rating)
+    except (TypeError, ValueError):
+        r = 0
+    if r < 1 or r > 5 or isinstance(rating, bool):
+        event(session, c, "feedback_refused", actor, reason="invalid")
+        return "invalid"
+    _lock(session, c)
+    if c.status not in ("disposed", "closed") or c.merged_into_id is not None:
+        event(session, c, "feedback_refused", actor, reason="not_disposed")
+        return "not_disposed"
+    prior = session.scalar(select(Feedback.id).where(Feedback.complaint_id == c.id,
+                                                     Feedback.created_at >= c.disposed_at).limit(1)) \
+        if c.disposed_at else None
+    if prior is not None:
+        event(session, c, "feedback_refused", actor, reason="already")
+        return "already"
+    chain = clock.chain_of(c.district)
+    level = level if level in chain[1:] else chain[1]
+    comment = (comment or "").strip()
+    if resolved is None and any(k in comment.lower() for k in NOT_RESOLVED):
+        resolved = False
+    now = utcnow()
+    fb = Feedback(complaint_id=c.id, station_id=c.station_id, posting_id=c.assigned_posting_id, rating=r,
+                  comment=comment, resolved=resolved, addressed_to=level, created_at=now)
+    session.add(fb)
+    session.flush()
+    p = find_posting_for_rank(session, c, level)
+    event(session, c, "feedback", actor, at=now, rating=r, resolved=resolved, to=level, posting=p.id if p else None)
+    if not notify_officer(session, c, "feedback_received", _holder_phone(p), f"F{fb.id}", "hi", rating=r):
+        event(session, c, "no_phone", actor, at=now, **{"for": "feedback"}, rank=level, posting=p.id if p else None)
+    if r <= 2 or resolved is False:
+        reopen(session, c, actor, "")
+        _escalate_to(session, c, c.escalation_level + 1, actor, "feedback", now)
+        c.sla_base_level = c.escalation_level
+        c.next_check_at = clock.first_check(c)
+    return "ok"
+
+
+def merge(session: Session, duplicate: Complaint, into: Complaint, actor: str) -> None:
+    """Close ``duplicate`` as a copy of ``into`` (both timelines record it).
+
+    Raises:
+        ActionError: same, merged, not_open (into is closed).
+    """
+    if duplicate.id == into.id:
+        raise _refuse(session, duplicate, "merge", actor, "same", "a ticket cannot be merged into itself")
+    _lock(session, duplicate)
+    if duplicate.merged_into_id is not None:
+        raise _refuse(session, duplicate, "merge", actor, "merged", "already merged")
+    if into.merged_into_id is not None:
+        raise _refuse(session, duplicate, "merge", actor, "merged", "the target was itself merged")
+    now = utcnow()
+    duplicate.merged_into_id = into.id
+    duplicate.status, duplicate.closed_at, duplicate.next_check_at = "closed", now, None
+    event(session, duplicate, "merged", actor, at=now, into=into.ref)
+    event(session, into, "merged_in", actor, at=now, duplicate=duplicate.ref)
+
+
+def close(session: Session, complaint: Complaint, actor: str) -> None:
+    """Close a disposed ticket (no more feedback expected).
+
+    Raises:
+        ActionError: not_disposed.
+    """
+    c = complaint
+    _lock(session, c)
+    if c.status != "disposed":
+        raise _refuse(session, c, "close", actor, "not_disposed", "only a disposed ticket can be closed")
+    now = utcnow()
+    c.status, c.closed_at, c.next_check_at = "closed", now, None
+    event(session, c, "closed", actor, at=now)
+
+
+def mark_emergency(session: Session, complaint: Complaint, actor: str) -> None:
+    """Flag an open ticket as an emergency (e.g. from a transcript): duty officer alerted, short SLA from now."""
+    c = complaint
+    _lock(session, c)
+    if c.emergency or c.status in ("disposed", "closed"):
+        return
+    now = utcnow()
+    c.emergency = True
+    new_due = sla_deadline(now, True)
+    if c.due_at is None or new_due < c.due_at:
+        _restart_clock(c, now)
+    event(session, c, "emergency", actor, at=now)
+    _alert_duty_officer(session, c, actor, now)

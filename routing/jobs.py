@@ -24,6 +24,9 @@ HANDLERS: dict[str, str] = {
     "route": "routing.jobs:_route",
     "send": "channels.outbound:deliver",
     "media": "channels.media:process_media",
+    "transcribe": "voice.jobs:transcribe",
+    "video": "voice.jobs:video",
+    "recording": "voice.jobs:recording",
 }
 RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
 

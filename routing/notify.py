@@ -1,4 +1,9 @@
-"""Notifications: turn "tell X about Y" into outbox rows for the channels' senders."""
+"""Notifications: turn "tell X about Y" into outbox rows for the channels' senders.
+
+Every alert has a deterministic outbox key (template, ticket, recipient, occasion), so writing it
+twice — two sweepers, a retried job — queues it once. The sweep builds many at once with
+:func:`citizen_row` / :func:`officer_row` and inserts them in one statement.
+"""
 
 from __future__ import annotations
 
@@ -27,30 +32,55 @@ def station_name(complaint: Complaint, lang: str) -> str:
     return st.name_hi if lang == "hi" else st.name_en
 
 
+def rank_name(rank: str, lang: str) -> str:
+    """A rank's display name in the language (``co`` → ``Circle Officer``)."""
+    r = get_zone().ranks.get(rank)
+    if r is None:
+        return rank
+    return r.hi if lang == "hi" else r.en
+
+
+def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | None, lang: str, template: str,
+                key_suffix: str = "", **values: Any) -> tuple[str, dict] | None:
+    """(outbox key, payload) of an alert to a complainant, or None when there is no way to reach them."""
+    if not phone and not wa_id:
+        return None
+    values.setdefault("ref", ref)
+    payload = {
+        "to_phone": phone, "to_wa": wa_id, "template": template, "lang": lang,
+        "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint_id, "audience": "citizen",
+    }
+    return f"send:{template}:{complaint_id}:{key_suffix}", payload
+
+
+def officer_row(complaint_id: int, ref: str, to: str | None, template: str, key_suffix: str = "",
+                lang: str = "hi", **values: Any) -> tuple[str, dict] | None:
+    """(outbox key, payload) of an SMS to an officer or station phone, or None without a phone."""
+    if not to:
+        return None
+    values.setdefault("ref", ref)
+    payload = {"to_phone": to, "to_wa": None, "template": template, "lang": lang, "audience": "officer",
+               "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint_id}
+    return f"send:{template}:{complaint_id}:{to}:{key_suffix}"[:120], payload
+
+
 def notify_citizen(session: Session, complaint: Complaint, template: str, key_suffix: str = "", **values: Any) -> None:
     """Queue a templated alert to the complainant (SMS, or WhatsApp where they came by WhatsApp only).
 
     The outbox key makes each alert unique per ticket (plus ``key_suffix`` for repeatable ones), so
     writing it twice sends it once.
     """
-    if not complaint.phone and not complaint.wa_id:
-        return
-    lang = complaint.language
-    values.setdefault("ref", complaint.ref)
-    payload = {
-        "to_phone": complaint.phone, "to_wa": complaint.wa_id, "template": template, "lang": lang,
-        "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint.id, "audience": "citizen",
-    }
-    outbox.add(session, f"send:{template}:{complaint.id}:{key_suffix}", "send", payload)
+    row = citizen_row(complaint.id, complaint.ref, complaint.phone, complaint.wa_id, complaint.language, template,
+                      key_suffix, **values)
+    if row is not None:
+        outbox.add(session, row[0], "send", row[1])
 
 
-def notify_officer(session: Session, complaint: Complaint, template: str, phone: str | None, key_suffix: str = "",
+def notify_officer(session: Session, complaint: Complaint, template: str, to: str | None, key_suffix: str = "",
                    lang: str = "hi", **values: Any) -> bool:
     """Queue a templated SMS to an officer or station phone; False when there is no phone to send to."""
-    if not phone:
+    row = officer_row(complaint.id, complaint.ref, to, template, key_suffix, lang, **values)
+    if row is None:
         return False
-    values.setdefault("ref", complaint.ref)
-    payload = {"to_phone": phone, "to_wa": None, "template": template, "lang": lang, "audience": "officer",
-               "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint.id}
-    outbox.add(session, f"send:{template}:{complaint.id}:{phone}:{key_suffix}", "send", payload)
+    outbox.add(session, row[0], "send", row[1])
     return True

@@ -17,7 +17,7 @@ from models import Outbox, utcnow
 log = logging.getLogger(__name__)
 
 # Which rq queue each kind of work goes to; slow media work has its own.
-QUEUE_OF = {"media": "media", "transcribe": "media", "video": "media"}
+QUEUE_OF = {"media": "media", "transcribe": "media", "video": "media", "recording": "media"}
 # A row enqueued but not done after this long is enqueued again (its job was lost).
 REDELIVER_AFTER = timedelta(seconds=60)
 
@@ -68,3 +68,14 @@ def mark_done(session: Session, outbox_id: int, provider_id: str | None = None) 
 def mark_failed(session: Session, outbox_id: int, error: str) -> None:
     session.execute(update(Outbox).where(Outbox.id == outbox_id)
                     .values(status="failed", done_at=utcnow(), last_error=error[:500]))
+
+
+def add_many(session: Session, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Write many units of work (key, kind, payload) in one statement; keys already present are ignored."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [{"key": k, "kind": kind, "payload": p, "status": "pending", "created_at": now} for k, kind, p in rows]
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
+    session.execute(ins.values(values).on_conflict_do_nothing(index_elements=["key"]))

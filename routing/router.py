@@ -1,51 +1,172 @@
-"""Station routing: choose the station for a registered ticket (an idempotent outbox job)."""
+"""Station routing: choose the station for a registered ticket (an idempotent outbox job).
+
+Order of rules (the first that applies wins), each recorded as the ``reason`` of the ``routed`` Event:
+
+1. ``unit``: the category's rule in config (``route.unit``: women_desk, cyber_cell) sends it to that
+   unit of the ticket's district — policy outranks the citizen's choice of thana;
+2. ``named``: a station the citizen (or an officer) named;
+3. ``pin``: the nearest thana of the district to a WhatsApp location pin (great-circle distance); a pin
+   more than ``MAX_PIN_KM`` from every thana of the zone is outside it and ignored (Event ``pin_outside_zone``);
+4. ``place``: the place text names a thana (or its circle) of the district;
+5. ``nodal``: the district's nodal thana, flagged ``needs_reroute`` for the 1 Number cell.
+
+A district with no active station goes to the first active nodal thana of the zone, flagged, with an
+Event ``no_active_station``.
+"""
 
 from __future__ import annotations
 
+import math
+import unicodedata
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Complaint, Station, utcnow
-from routing.actions import event
+from routing.actions import _escalate_to, event
+from routing.clock import chain_of
 from routing.notify import local_time, notify_citizen, notify_officer, station_name
 from zone import get_zone
 
+MAX_PIN_KM = 60.0
+EARTH_KM = 6371.0088
 
-def choose_station(session: Session, c: Complaint) -> tuple[Station, str, bool]:
-    """Pick a station; returns (station, reason, needs_reroute)."""
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _norm(text: str) -> str:
+    t = unicodedata.normalize("NFC", text or "").lower()
+    return " ".join("".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in t).split())
+
+
+@dataclass
+class Choice:
+    station: Station
+    reason: str
+    needs_reroute: bool
+    notes: dict
+
+
+def _active(session: Session) -> list[Station]:
+    return list(session.scalars(select(Station).where(Station.active.is_(True)).order_by(Station.id)))
+
+
+def match_place(place: str, stations: list[Station]) -> Station | None:
+    """The thana whose name (English or Hindi) or circle the place text names; exact words first, then fuzzy."""
+    text = _norm(place)
+    if not text:
+        return None
+    padded = f" {text} "
+    for attr in ("name_en", "name_hi", "circle"):
+        hits = [s for s in stations if len(_norm(getattr(s, attr))) >= 3 and f" {_norm(getattr(s, attr))} " in padded]
+        if hits:
+            return max(hits, key=lambda s: len(getattr(s, attr)))
+    best, score = None, 0.0
+    for s in stations:
+        for name in (s.name_en, s.name_hi):
+            n = _norm(name)
+            if len(n) < 4:
+                continue
+            sc = fuzz.partial_ratio(n, text)
+            if sc > score:
+                best, score = s, sc
+    return best if score >= 90 else None
+
+
+def choose_station(session: Session, c: Complaint) -> Choice:
+    """Pick a station for a ticket by the rules in the module docstring."""
     z = get_zone()
-    if c.requested_station:
-        st = session.scalar(select(Station).where(Station.code == c.requested_station, Station.active))
-        if st is not None:
-            return st, "named", False
-    district = c.district if c.district in z.district_by_key else z.districts[0].key
-    nodal = z.nodal_station(district).code
-    st = session.scalar(select(Station).where(Station.code == nodal))
-    return st, "nodal", True
+    active = _active(session)
+    notes: dict = {}
+    district = c.district if c.district in z.district_by_key else None
+    thanas = [s for s in active if s.kind in ("thana", "nodal")]
+    pin_station = None
+    if c.lat is not None and c.lon is not None:
+        pool = [s for s in thanas if s.district == district] if district else thanas
+        zone_near = min(thanas, key=lambda s: haversine_km(c.lat, c.lon, s.lat, s.lon), default=None)
+        if zone_near is None or haversine_km(c.lat, c.lon, zone_near.lat, zone_near.lon) > MAX_PIN_KM:
+            notes["pin_outside_zone"] = True
+        else:
+            pin_station = min(pool or [zone_near], key=lambda s: haversine_km(c.lat, c.lon, s.lat, s.lon))
+            district = district or pin_station.district
+    named = next((s for s in active if s.code == c.requested_station), None) if c.requested_station else None
+    if c.requested_station and named is None:
+        notes["named_unknown"] = True
+    district = district or (named.district if named else None)
+    place_station = None
+    if c.place:
+        place_station = match_place(c.place, [s for s in thanas if s.district == district] if district else thanas)
+        district = district or (place_station.district if place_station else None)
+    cat = z.category_by_key.get(c.category)
+    if cat and cat.route.unit and district:
+        unit = next((s for s in active if s.district == district and s.kind == cat.route.unit), None)
+        if unit is not None:
+            return Choice(unit, "unit", False, notes)
+        notes["no_unit"] = cat.route.unit
+    if named is not None:
+        return Choice(named, "named", False, notes)
+    if pin_station is not None:
+        return Choice(pin_station, "pin", False, notes)
+    if place_station is not None:
+        return Choice(place_station, "place", False, notes)
+    key = district or z.districts[0].key
+    in_d = [s for s in thanas if s.district == key]
+    nodal = next((s for s in in_d if s.nodal), None) or (in_d[0] if in_d else None)
+    if nodal is None:
+        notes["no_active_station"] = key
+        nodal = next((s for s in thanas if s.nodal), None) or thanas[0]
+    return Choice(nodal, "nodal", True, notes)
 
 
 def route_complaint(session: Session, complaint_id: int) -> bool:
     """Route one ticket and queue its alerts; a second call does nothing. Returns True if it routed."""
     c = session.get(Complaint, complaint_id)
-    if c is None or c.station_id is not None:
+    if c is None or c.station_id is not None or c.merged_into_id is not None:
         return False
-    st, reason, reroute = choose_station(session, c)
+    ch = choose_station(session, c)
+    st = ch.station
     now = utcnow()
+    district = st.district if c.district not in get_zone().district_by_key or ch.reason != "nodal" else c.district
     # Conditional: only the first router of this ticket wins, even with two workers on one job.
+    values = dict(station_id=st.id, needs_reroute=ch.needs_reroute, updated_at=now, district=district)
     res = session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.station_id.is_(None))
-                          .values(station_id=st.id, status="routed", needs_reroute=reroute, updated_at=now))
+                          .values(**values).execution_options(synchronize_session=False))
     if res.rowcount != 1:
         session.rollback()
         return False
+    session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.status == "received")
+                    .values(status="routed").execution_options(synchronize_session=False))
     session.refresh(c)
-    event(session, c, "routed", "system", station=st.code, reason=reason, needs_reroute=reroute)
+    for k, v in ch.notes.items():
+        if k in ("pin_outside_zone", "no_active_station", "named_unknown", "no_unit"):
+            event(session, c, k, "system", at=now, value=v if isinstance(v, str) else None)
+    event(session, c, "routed", "system", at=now, station=st.code, reason=ch.reason, needs_reroute=ch.needs_reroute)
     lang = c.language
     notify_citizen(session, c, "registered", station=station_name(c, lang), due=local_time(c.due_at, lang))
     cat = get_zone().category_by_key.get(c.category)
     note = ""
     if cat and cat.cognizable:
         note = "संज्ञेय: एफआईआर दर्ज करें। " if lang == "hi" else "Cognizable: register an FIR. "
-    notify_officer(session, c, "station_new", st.phone, lang=lang,
-                   category=(cat.name_hi if lang == "hi" else cat.name_en) if cat else c.category,
-                   due=local_time(c.due_at, lang), note=note)
+    if not notify_officer(session, c, "station_new", st.phone, lang=lang,
+                          category=(cat.name_hi if lang == "hi" else cat.name_en) if cat else c.category,
+                          due=local_time(c.due_at, lang), note=note):
+        event(session, c, "no_phone", "system", at=now, station=st.code, **{"for": "station_new"})
+    # A category that starts above the SHO (e.g. police conduct → CO) goes there at once.
+    if cat and cat.escalate_from and c.escalation_level == 0:
+        chain = chain_of(c.district)
+        start = chain.index(cat.escalate_from) if cat.escalate_from in chain else 1
+        _escalate_to(session, c, start, "system", "category", now)
+        c.sla_base_level = c.escalation_level
+        from routing.clock import first_check
+
+        if c.next_check_at is not None:
+            c.next_check_at = first_check(c)
     return True

@@ -12,6 +12,7 @@ have python3 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$mode" = test ]; then
   have chromium || need+=(chromium)
+  have wrk || need+=(wrk)  # bench/webhook.py
   fc-list 2>/dev/null | grep -qi "Noto Sans Devanagari" || need+=(fonts-noto-core)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -7,6 +7,8 @@ Create Date: 2026-11-22 13:02:58.968945
 from alembic import op
 import sqlalchemy as sa
 import models.base
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'

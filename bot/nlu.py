@@ -1,0 +1,621 @@
+"""Natural-language understanding: intent, and the complaint's slots, from one message.
+
+The intent classifier is a character n-gram logistic regression over the original text and its
+romanised copy (so Devanagari, Hinglish and typos share features), trained from ``bot/data/nlu.yml``
+and cached under ``var/cache`` (keyed by a hash of the data and the feature code), so a restarted
+worker loads it in milliseconds without importing scikit-learn. Districts and stations come from the
+zone's gazetteer (``bot.lexicon``), categories from config keywords plus a classifier trained on
+``bot/data/categories.yml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import phonenumbers
+import yaml
+
+from bot import lexicon as lexmod
+from bot.textutil import clean, fold_devanagari, has_devanagari, romanize, tokens
+from bot.timeparse import parse_time
+from zone import get_zone
+
+DATA = Path(__file__).resolve().parent / "data"
+log = logging.getLogger("bharosa.bot")
+INTENTS = ("file_complaint", "check_status", "give_feedback", "greet", "help", "affirm", "deny",
+           "change_language", "cancel", "emergency", "out_of_scope")
+_ANNOT = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
+
+
+@dataclass
+class NLUResult:
+    """What one message says. Entity fields are None when the message does not say them."""
+
+    text: str
+    intent: str = "out_of_scope"
+    intent_confidence: float = 0.0
+    district: str | None = None
+    station: str | None = None
+    category: str | None = None
+    category_confidence: float = 0.0
+    place: str | None = None
+    incident_at: datetime | None = None
+    incident_text: str | None = None
+    ticket_ref: str | None = None
+    rating: int | None = None
+    phone: str | None = None
+    person_name: str | None = None
+    language: str | None = None
+    outside: str | None = None
+    station_names: list[str] = field(default_factory=list)  # ambiguous station mentions (e.g. "Kotwali")
+    station_candidates: list[str] = field(default_factory=list)
+    district_explicit: bool = False
+
+
+def strip_annotations(example: str) -> str:
+    """Turn a Rasa example with ``[text](entity)`` marks into plain text."""
+    return _ANNOT.sub(r"\1", example).strip()
+
+
+def load_training() -> list[tuple[str, str]]:
+    """(text, intent) pairs from bot/data/nlu.yml."""
+    doc = yaml.safe_load((DATA / "nlu.yml").read_text(encoding="utf-8"))
+    out = []
+    for block in doc.get("nlu", []):
+        if "intent" not in block:
+            continue
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                out.append((strip_annotations(line[2:]), block["intent"]))
+    return out
+
+
+def load_category_examples() -> list[tuple[str, str]]:
+    """(text, category) pairs from bot/data/categories.yml."""
+    doc = yaml.safe_load((DATA / "categories.yml").read_text(encoding="utf-8"))
+    return [(t, k) for k, items in doc.items() for t in items]
+
+
+def features_text(text: str) -> str:
+    """The text the classifiers see: lower case, nukta-folded, plus a romanised copy."""
+    t = fold_devanagari(text.lower())
+    return t + " | " + romanize(t) if has_devanagari(t) else t
+
+
+def _pipeline(c: float):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    feats = FeatureUnion([
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1)),
+        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+                                  token_pattern=r"[\w\u0900-\u097F]+"))  # noqa: S106,
+    ])
+    return make_pipeline(feats, LogisticRegression(C=c, max_iter=3000))
+
+
+class FastLinear:
+    """A fitted tf-idf union + logistic regression, reduced to plain dicts and numpy arrays.
+
+    Inference reimplements scikit-learn's ``char_wb`` and ``word`` analyzers (checked against
+    scikit-learn in tests/bot), so a model loaded from the cache needs no scikit-learn import: that
+    import alone costs seconds on a busy two-core machine, on every worker restart.
+    """
+
+    def __init__(self, parts: list[tuple[tuple, dict[str, int], Any, int]], coef: Any, intercept: Any,
+                 classes: list[str]) -> None:
+        self.parts = parts  # (analyzer spec, vocabulary, idf, column offset) per feature block
+        self.coef = coef
+        self.intercept = intercept
+        self.classes_ = classes
+        self.key = ""
+        self._compile()
+
+    def _compile(self) -> None:
+        self._analyzers = [_analyzer(spec) for spec, *_ in self.parts]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_analyzers"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compile()
+
+    @classmethod
+    def from_pipeline(cls, pipe) -> FastLinear:
+        """Reduce a fitted ``_pipeline`` to its vocabularies, idf weights and coefficients."""
+        union, clf = pipe.steps[0][1], pipe.steps[-1][1]
+        parts = []
+        off = 0
+        for _, vec in union.transformer_list:
+            if vec.analyzer == "char_wb":
+                spec: tuple = ("char_wb", tuple(vec.ngram_range))
+            elif vec.analyzer == "word":
+                spec = ("word", tuple(vec.ngram_range), vec.token_pattern)
+            else:
+                raise ValueError(f"unsupported analyzer {vec.analyzer!r}")
+            if not vec.lowercase or vec.strip_accents or vec.stop_words or vec.preprocessor or vec.tokenizer:
+                raise ValueError("FastLinear supports only the plain lower-casing analyzers of _pipeline")
+            vocab = {str(k): int(v) for k, v in vec.vocabulary_.items()}
+            parts.append((spec, vocab, np.asarray(vec.idf_, dtype=np.float64), off))
+            off += len(vocab)
+        return cls(parts, np.ascontiguousarray(clf.coef_.T, dtype=np.float64),
+                   np.asarray(clf.intercept_, dtype=np.float64).copy(), [str(c) for c in clf.classes_])
+
+    def proba(self, text: str):
+        """Class probabilities for one text (same order as ``classes_``)."""
+        scores = self.intercept.copy()
+        for analyze, (_, vocab, idf, off) in zip(self._analyzers, self.parts, strict=True):
+            counts: dict[int, int] = {}
+            for g in analyze(text):
+                j = vocab.get(g)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            v = (1.0 + np.log(tf)) * idf[idx]
+            v /= np.sqrt(v @ v)
+            scores += v @ self.coef[idx + off]
+        e = np.exp(scores - scores.max())
+        return e / e.sum()
+
+
+_WHITE = re.compile(r"\s\s+")
+
+
+def _analyzer(spec: tuple):
+    """The n-gram function scikit-learn's TfidfVectorizer builds for ``spec`` (lower-cased input)."""
+    if spec[0] == "char_wb":
+        lo, hi = spec[1]
+
+        def char_wb(text: str) -> list[str]:
+            out: list[str] = []
+            for w in _WHITE.sub(" ", text.lower()).split():
+                w = " " + w + " "
+                n_w = len(w)
+                for n in range(lo, hi + 1):
+                    off = 0
+                    out.append(w[:n])
+                    while off + n < n_w:
+                        off += 1
+                        out.append(w[off:off + n])
+                    if off == 0:  # a word shorter than n counts once
+                        break
+            return out
+
+        return char_wb
+    lo, hi = spec[1]
+    rx = re.compile(spec[2])
+
+    def words(text: str) -> list[str]:
+        toks = rx.findall(text.lower())
+        out = list(toks) if lo == 1 else []
+        for n in range(max(lo, 2), min(hi + 1, len(toks) + 1)):
+            out += [" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+        return out
+
+    return words
+
+
+# -- the on-disk model cache -------------------------------------------------------------------
+# Bump when the features or the model change in a way the hashed sources below do not show.
+MODEL_VERSION = 2
+_CODE = (Path(__file__).resolve(), Path(__file__).resolve().parent / "textutil.py")
+
+
+def cache_dir() -> Path:
+    """Where fitted models are cached: ``BHAROSA_CACHE_DIR`` or ``<repo>/var/cache``."""
+    env = os.environ.get("BHAROSA_CACHE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "var" / "cache"
+
+
+def _fingerprint(name: str, data: list[bytes]) -> str:
+    """Hash of the training data, the code that turns text into features, and the library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256(f"{name}:{MODEL_VERSION}".encode())
+    for pkg in ("scikit-learn", "numpy"):
+        try:
+            h.update(f"{pkg}={version(pkg)}".encode())
+        except PackageNotFoundError:
+            pass
+    for part in [*(c.read_bytes() for c in _CODE), *data]:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def cached_model(name: str, data: list[bytes], build) -> FastLinear:
+    """Load the model ``name`` from the cache, or build it with ``build()`` and cache it.
+
+    The file is named by a hash of ``data`` (the training data) and of the feature code, so a change
+    to either rebuilds it. It is written to a temporary file and renamed, so a process killed mid-write
+    (or two workers racing) never leaves a half-written model; a file that fails to load is rebuilt.
+
+    Args:
+        name: model name (file prefix).
+        data: the training data as bytes, in a fixed order.
+        build: returns a fitted :class:`FastLinear`.
+    """
+    key = _fingerprint(name, data)
+    folder = cache_dir()
+    path = folder / f"{name}-{key[:20]}.pkl"
+    try:
+        with path.open("rb") as f:
+            obj = pickle.load(f)  # noqa: S301 - our own file, named by its content hash
+        if isinstance(obj, FastLinear) and obj.key == key:
+            return obj
+        log.warning("model cache %s holds another model; rebuilding", path)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file must only cost a rebuild
+        log.warning("model cache %s unreadable (%s); rebuilding", path, exc)
+    obj = build()
+    obj.key = key
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        for old in folder.glob(f"{name}-*.pkl"):  # models of older data or code
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not cache model %s (%s); it will be rebuilt next start", path, exc)
+    return obj
+
+
+def _fit(pairs: list[tuple[str, str]], c: float) -> FastLinear:
+    model = _pipeline(c)
+    model.fit([features_text(t) for t, _ in pairs], [y for _, y in pairs])
+    return FastLinear.from_pipeline(model)
+
+
+@lru_cache(maxsize=1)
+def intent_model() -> FastLinear:
+    """The intent classifier: from the cache, or trained from bot/data/nlu.yml (and cached)."""
+    data = [(DATA / "nlu.yml").read_bytes()]
+    return cached_model("intent", data, lambda: _fit(load_training(), 20.0))
+
+
+def _category_pairs() -> list[tuple[str, str]]:
+    pairs = load_category_examples()
+    for c in get_zone().categories:
+        if c.key == "other":
+            continue
+        pairs += [(k, c.key) for k in c.keywords] + [(c.name_en, c.key), (c.name_hi, c.key)]
+    return pairs
+
+
+@lru_cache(maxsize=1)
+def category_model() -> FastLinear:
+    """The category classifier: hand examples plus every config keyword and name (cached like intents)."""
+    pairs = _category_pairs()
+    data = [json.dumps(pairs, ensure_ascii=False).encode()]
+    return cached_model("category", data, lambda: _fit(pairs, 10.0))
+
+
+# -- small pattern sets -------------------------------------------------------------------------
+_STAR = "⭐★🌟"
+_RATING_WORDS = {"ek": 1, "one": 1, "एक": 1, "do": 2, "two": 2, "दो": 2, "teen": 3, "three": 3, "तीन": 3,
+                 "char": 4, "chaar": 4, "four": 4, "चार": 4, "paanch": 5, "panch": 5, "five": 5, "पांच": 5,
+                 "पाँच": 5}
+_RATING_CUE = re.compile(r"star|stars|rating|rate|ank|अंक|स्टार|रेटिंग|/\s*5|out of 5|में से", re.I)
+_THEFT_VERB = re.compile(
+    r"chor|chur|stol|steal|theft|snatch|chheen|chhin|chin li|chhin|gayab|gaayab|kho|lost|missing|utha|nikal|"
+    r"maar liya|mar liya|le gaye|le gye|le gya|le gaya|kat gay|jeb|pick|चोर|चुरा|छीन|गायब|खो|उठा|निकाल|ले गए|ले गया|"
+    r"ले भागे|जेब|गुम|gum ho", re.I)
+# A vehicle named as where things were taken from, or how the thieves came, is not what was stolen.
+_NOT_OBJECT = re.compile(
+    r"from (?:my |the |his |her |our )?(?:car|bike|scooty|scooter|vehicle)|(?:car|gaadi|gadi|bike)"
+    r" (?:ka|ki|ke) (?:sheesha|shisha|sheesa|glass|dikki|shisa)|(?:bike|motorcycle|scooty) (?:sawar|"
+    r"savar|wale|walon|par aaye|pe aaye)|on (?:a )?(?:bike|motorcycle)|बाइक सवार|car se saman", re.I)
+_LOST_ONLY = re.compile(r"kho|lost|gum|खो|गुम|gir gay|गिर", re.I)
+_CYBER_STRONG = re.compile(r"fraud|otp|upi|online|thag|ठग|dhokha|धोखा|hack|kyc|link|paytm|phonepe|gpay|account se|"
+                           r"khate se|खाते से|bank|ऑनलाइन|ओटीपी|scam|fake", re.I)
+_THREAT_STRONG = re.compile(r"dhamki|धमकी|threat|rangdari|रंगदारी|extortion|dhamka|धमका|jaan se|जान से", re.I)
+_NAME_PATTERNS = [
+    re.compile(r"(?:my name is|myself|this is|i am|i'm)\s+([A-Za-z][A-Za-z .]{1,40}?)(?=[,.;!]|\s+(?:and|from|my|i|"
+               r"here|sir|ji)\b|$)", re.I),
+    re.compile(r"(?:mera naam|mera nam|naam|name)\s*(?:is|:|-)?\s*([A-Za-z][A-Za-z .]{1,40}?)\s*(?:hai|h|he|hain)?"
+               r"(?=[,.;!]|\s+(?:aur|or|and|mera|meri|mere|kal|aaj)\b|$)", re.I),
+    re.compile(r"(?:मेरा नाम|नाम)\s*:?\s*([\u0900-\u097F ]{2,40}?)\s*(?:है|हैं)?(?=[,।.;!]|\s+(?:और|मेरा|मेरी|मेरे|कल|आज)"
+               r"(?:\s|$)|$)"),
+    re.compile(r"(?:main|mai|me)\s+([A-Za-z][A-Za-z ]{1,30}?)\s+(?:bol raha|bol rahi|bol rha|bol rhi)", re.I),
+]
+_NOT_NAMES = {"nahi", "nahin", "pata", "batana", "hai", "na", "no", "not", "unknown", "kya", "yes", "haan", "the",
+              "complaint", "shikayat", "here", "from", "scared", "being", "very", "a", "going", "calling"}
+_LANDMARK = (
+    "bus stand|bus adda|bus adde|busstand|railway station|station|market|bazar|bazaar|baazar|mandi|chauraha|crossing|"
+    "mod|road|marg|colony|nagar|gali|mohalla|chowk|park|mall|hospital|school|college|mandir|masjid|temple|ghat|"
+    "gaon|village|petrol pump|bank|atm|metro|tiraha|phatak|gate|office|factory|highway|kasba|kasbe|block|sector|"
+    "बस स्टैंड|बस अड्डा|स्टेशन|बाजार|बाज़ार|मंडी|चौराहा|चौराहे|मोड़|रोड|कॉलोनी|गली|मोहल्ला|चौक|पार्क|अस्पताल|स्कूल|"
+    "कॉलेज|मंदिर|मस्जिद|गांव|गाँव|तिराहा|फाटक|गेट|हाईवे|कस्बा|कस्बे"
+)
+_PLACE_BEFORE = re.compile(
+    r"((?:[\w\u0900-\u097F]+\s+){0,2}(?:" + _LANDMARK + r"))(?:\s+(?:ke|ki|के|की))?\s+(?:paas|pass|pas|saamne|samne|"
+    r"piche|peeche|bahar|andar|pe|par|me|mein|mai|main|se|पास|सामने|पीछे|बाहर|अंदर|पे|पर|में|से)(?![\w\u0900-\u097F])",
+    re.I)
+_PLACE_AFTER = re.compile(r"(?:near|at|in|outside|opposite|behind|from)\s+((?:the\s+)?(?:[A-Za-z]+\s+){0,2}(?:"
+                          + _LANDMARK + r"))", re.I)
+_REF_TMPL = r"(?<![A-Za-z0-9])({prefixes})[-\s_]?([A-HJ-NP-Za-hj-np-z2-9]{{6}})(?![A-Za-z0-9])"
+_FILLERS = re.compile(r"^(?:near|at|in|the|from|on|ke paas|ke pass|ke|me|mein|mai|pe|par|se|के पास|में|पे|पर|से|"
+                      r"ka|ki|का|की|area|ilaka|इलाका|इलाके)\s+|\s+(?:ke paas|ke pass|ke saamne|ke samne|ke|me|mein|"
+                      r"mai|main|pe|par|se|area|ilaka|ilake|के पास|के सामने|में|पे|पर|से|इलाके|इलाका|में है|me hai|"
+                      r"mein hai|hai|h)$", re.I)
+
+
+@lru_cache(maxsize=1)
+def _ref_rx() -> re.Pattern[str]:
+    prefixes = "|".join(d.ref_prefix for d in get_zone().districts)
+    return re.compile(_REF_TMPL.format(prefixes=prefixes), re.I)
+
+
+def find_ref(text: str) -> str | None:
+    """A ticket reference (``KNP-7F3K9Q``) in the text, upper-cased, or None."""
+    for m in _ref_rx().finditer(text):
+        sep = text[m.end(1):m.start(2)]
+        if sep == "-" or re.search(r"\d", m.group(2)):
+            return f"{m.group(1).upper()}-{m.group(2).upper()}"
+    return None
+
+
+def find_rating(text: str, bare_ok: bool = True) -> int | None:
+    """A rating: digits, stars or number words (any value; the caller checks 1-5)."""
+    t = _ref_rx().sub(" ", text)
+    stars = sum(t.count(s) for s in _STAR)
+    if stars:
+        return stars
+    m = re.search(r"(?<![\d:/.-])(\d{1,2})\s*(?:/\s*(?:5|10))?(?![\d:])", t)
+    stripped = t.strip().rstrip(".!")
+    if m and (bare_ok and re.fullmatch(r"\d{1,2}(?:\s*/\s*5)?", stripped) or _RATING_CUE.search(t) or text != t):
+        return int(m.group(1))
+    for w in tokens(t.lower()):
+        if w in _RATING_WORDS and _RATING_CUE.search(t):
+            return _RATING_WORDS[w]
+    return None
+
+
+def find_phone(text: str) -> str | None:
+    """The first Indian (or international) phone number in E.164, or None."""
+    for m in phonenumbers.PhoneNumberMatcher(text, "IN"):
+        if phonenumbers.is_valid_number(m.number):
+            return phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def find_name(text: str) -> str | None:
+    """A person's name stated in the message ("mera naam X hai", "my name is X")."""
+    for rx in _NAME_PATTERNS:
+        m = rx.search(text)
+        if m:
+            name = m.group(1).strip(" .")
+            words = name.split()
+            if words and words[0].lower() not in _NOT_NAMES and len(words) <= 4:
+                return " ".join(w[:1].upper() + w[1:] if w.isascii() else w for w in words)
+    return None
+
+
+def categorize(text: str) -> tuple[str | None, float]:
+    """The complaint category a text describes, and a confidence 0-1 (None when it says none)."""
+    scores = lexmod.find_category_keywords(text)
+    rom = romanize(fold_devanagari(text.lower()))
+    theft = bool(_THEFT_VERB.search(text) or _THEFT_VERB.search(rom))
+    objects = {k: scores.pop(k, 0) for k in ("theft_mobile", "theft_vehicle", "lost_documents", "theft_other")}
+    if _CYBER_STRONG.search(text) or _CYBER_STRONG.search(rom):
+        scores["cyber_fraud"] = scores.get("cyber_fraud", 0) + 1
+    if _THREAT_STRONG.search(text) or _THREAT_STRONG.search(rom):
+        scores["threat"] = scores.get("threat", 0) + 1.5
+    if objects["theft_vehicle"] and _NOT_OBJECT.search(text):
+        objects["theft_vehicle"] = 0
+    strong_theft = theft and (objects["theft_mobile"] or objects["theft_vehicle"]) and max(
+        scores.values(), default=0) < 2 and not (_CYBER_STRONG.search(text) or _THREAT_STRONG.search(text))
+    if scores and not strong_theft:
+        best = max(scores, key=lambda k: scores[k])
+        if scores[best] >= 1 and not (theft and objects["theft_other"] > scores[best] + 1):
+            return best, min(1.0, 0.6 + 0.2 * scores[best])
+    if objects["lost_documents"] and not objects["theft_mobile"] and not objects["theft_vehicle"]:
+        if _LOST_ONLY.search(text) or _LOST_ONLY.search(rom) or theft:
+            return "lost_documents", 0.9
+    if theft or objects["theft_other"]:
+        if objects["theft_mobile"] and objects["theft_mobile"] >= objects["theft_vehicle"]:
+            return "theft_mobile", 0.9
+        if objects["theft_vehicle"]:
+            return "theft_vehicle", 0.9
+        if objects["lost_documents"]:
+            return "lost_documents", 0.8
+        if theft:
+            return "theft_other", 0.75
+    model = category_model()
+    probs = model.proba(features_text(text))
+    i = int(probs.argmax())
+    if probs[i] >= 0.3:
+        return str(model.classes_[i]), float(probs[i])
+    return None, float(probs[i])
+
+
+def _place_text(text: str, matches: list[lexmod.Match], station: str | None = None) -> str | None:
+    m = _PLACE_AFTER.search(text) or _PLACE_BEFORE.search(text)
+    if m:
+        p = m.group(1).strip()
+        words = p.split()
+        # keep only the tail that is a place: drop verbs and pronouns in front of the landmark
+        stop = {"mera", "meri", "mere", "ho", "gaya", "gayi", "hua", "hui", "chori", "phone", "mobile", "bike",
+                "my", "was", "is", "stolen", "the", "a", "kal", "aaj", "raat", "shaam", "sham", "subah", "ne",
+                "se", "me", "mein", "pe", "par", "ko", "ka", "ki", "ke", "roz", "hai", "तो", "मेरा", "मेरी", "हो",
+                "गया", "गई", "में", "से", "पर", "के", "की", "का", "कल", "आज", "रोज़", "रोज", "चोरी"}
+        keep: list[str] = []
+        for w in reversed(words[:-1]):
+            if w.lower() in stop or w.lower() in lexmod.FUNCTION or w.lower() in {"को", "है", "हैं", "मे"}:
+                break
+            keep.insert(0, w)
+        p = " ".join([*keep, words[-1]]) if words else ""
+        if p and p.lower() not in {"station", "road", "gate", "office"}:
+            return p
+    names = list(dict.fromkeys(m.text for m in matches if m.entry.kind == "station" and (
+        m.entry.value == station or len([x for x in matches if x.start == m.start]) > 1 and not any(
+            x.entry.kind == "district" for x in matches if x.start == m.start))))
+    return " ".join(names) or None
+    return None
+
+
+def _town(matches: list[lexmod.Match]) -> str | None:
+    """A district named by one of its towns ("Fatehgarh", "Orai", "Akbarpur") also says where."""
+    z = get_zone()
+    for m in matches:
+        if m.entry.kind != "district":
+            continue
+        d = z.district_by_key[m.entry.value]
+        own = {lexmod.phonetic_key(x) for x in (d.name_en, d.name_hi, d.key.replace("_", " "))}
+        if m.entry.key in own:
+            continue
+        towns = {lexmod.phonetic_key(re.sub(r"(?i)^kotwali\s+|^कोतवाली\s+", "", n))
+                 for s in z.stations_in(d.key) for n in (s.name_en, s.name_hi)}
+        if lexmod.phonetic_key(m.text) in towns:
+            return m.text
+    return None
+
+
+def resolve_places(text: str, hint_district: str | None = None) -> dict:
+    """District, station and outside-zone mentions in a text, with ambiguity resolved.
+
+    Args:
+        text: cleaned text.
+        hint_district: a district already known (resolves names several districts share).
+
+    Returns:
+        dict with district, station, outside, station_names, candidates, explicit, matches.
+    """
+    z = get_zone()
+    matches = lexmod.find_places(text)
+    spans: dict[tuple[int, int], list[lexmod.Match]] = {}
+    for m in matches:
+        spans.setdefault((m.start, m.end), []).append(m)
+    districts: list[tuple[str, tuple[int, int]]] = []
+    outside = None
+    station_spans: list[tuple[list[str], bool, tuple[int, int]]] = []
+    names: list[str] = []
+    for span, ms in spans.items():
+        ds = [m.entry.value for m in ms if m.entry.kind == "district"]
+        sts = [m.entry.value for m in ms if m.entry.kind == "station"]
+        out = [m.entry.value for m in ms if m.entry.kind == "outside"]
+        if ds:
+            districts.append((ds[0], span))
+            if sts:
+                station_spans.append((sts, True, span))  # a name both a district and a station
+        elif sts:
+            station_spans.append((sts, False, span))
+            if len(sts) > 1:
+                names.append(ms[0].text)
+        elif out:
+            outside = outside or out[0]
+    district = districts[0][0] if districts else None
+    explicit = district is not None
+    station = None
+    cands: list[str] = []
+    for codes, weak, span in station_spans:
+        other = [d for d, sp in districts if sp != span]
+        known = (other[0] if other else None) or hint_district or (None if weak else district)
+        if weak and not known:
+            continue  # "Akbarpur" or "Jalaun" alone: the district, not the station
+        if known:
+            inside = [c for c in codes if z.station_by_code[c].district == known]
+            if inside:
+                station = station or inside[0]
+                if weak:
+                    district = known
+            elif len(codes) == 1 and not weak:
+                station = station or codes[0]
+            continue
+        if len(codes) == 1:
+            station = station or codes[0]
+        else:
+            cands.extend(codes)
+    if station and not district:
+        district = z.station_by_code[station].district
+    if district and station and z.station_by_code[station].district != district and not hint_district:
+        district = z.station_by_code[station].district if not explicit else district
+        if z.station_by_code[station].district != district:
+            station = None
+    return {"district": district, "station": station, "outside": outside if not district else None,
+            "station_names": names, "candidates": cands, "explicit": explicit, "matches": matches}
+
+
+def classify_intent(text: str) -> tuple[str, float]:
+    """Intent and probability for a cleaned text (rules for references and stars first)."""
+    if not text or not re.search(r"[\w\u0900-\u097F]", text):
+        return ("give_feedback", 0.9) if any(s in text for s in _STAR) else ("out_of_scope", 0.0)
+    model = intent_model()
+    probs = model.proba(features_text(text))
+    ranked = sorted(zip(model.classes_, probs, strict=True), key=lambda x: -x[1])
+    intent, conf = str(ranked[0][0]), float(ranked[0][1])
+    ref = find_ref(text)
+    if ref:
+        rest = _ref_rx().sub(" ", text)
+        if find_rating(rest, bare_ok=True) is not None and re.search(r"\d|⭐", rest):
+            return "give_feedback", max(conf, 0.9)
+        if not re.search(r"[\w\u0900-\u097F]", rest) or intent not in ("give_feedback", "check_status"):
+            return "check_status", max(conf, 0.8)
+    return intent, conf
+
+
+def extract(text: str, at: datetime, hint_district: str | None = None) -> NLUResult:
+    """Understand one message.
+
+    Args:
+        text: the message as received (it is cleaned here: NUL, bidi controls, length).
+        at: when it was sent (aware); relative times are resolved against it in Asia/Kolkata.
+        hint_district: a district already known in the conversation (for ambiguous station names).
+
+    Returns:
+        An :class:`NLUResult`; every slot the message fills is set, the rest are None.
+    """
+    t = clean(text)
+    r = NLUResult(text=t)
+    if not t:
+        return r
+    from bot.textutil import guess_language
+
+    r.language = guess_language(t)
+    r.intent, r.intent_confidence = classify_intent(t)
+    r.ticket_ref = find_ref(t)
+    places = resolve_places(_ref_rx().sub(" ", t) if r.ticket_ref else t, hint_district)
+    r.district, r.station, r.outside = places["district"], places["station"], places["outside"]
+    r.station_names, r.station_candidates, r.district_explicit = (
+        places["station_names"], places["candidates"], places["explicit"])
+    r.place = _place_text(t, places["matches"], r.station) or _town(places["matches"])
+    tm = parse_time(t, at)
+    if tm:
+        r.incident_at, r.incident_text = tm.at, tm.text
+    r.ticket_ref = find_ref(t)
+    r.rating = find_rating(t)
+    r.phone = find_phone(t) if re.search(r"\d{5}", t.replace(" ", "")) else None
+    r.person_name = find_name(t)
+    if r.intent in ("file_complaint", "emergency") or r.intent_confidence < 0.6:
+        r.category, r.category_confidence = categorize(t)
+        if r.category and r.intent in ("out_of_scope", "help", "greet") and r.category_confidence >= 0.75:
+            r.intent, r.intent_confidence = "file_complaint", max(r.intent_confidence, r.category_confidence)
+    return r

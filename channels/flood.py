@@ -1,0 +1,54 @@
+"""Per-sender flood limit: a fixed one-minute window counted in Redis.
+
+Redis holds no truth here: when it cannot be reached the limit is simply not applied (the webhook
+must never fail or slow down for it), and after a failure Redis is not asked again for a few
+seconds so that every request does not wait for a connect timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_client = None
+_client_url: str | None = None
+_down_until = 0.0
+BACKOFF_S = 5.0
+
+
+def _redis():
+    global _client, _client_url
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    with _lock:
+        if _client is None or _client_url != url:
+            import redis
+
+            _client = redis.Redis.from_url(url, socket_connect_timeout=0.2, socket_timeout=0.2)
+            _client_url = url
+        return _client
+
+
+def over_limit(sender: str, limit: int, now: float | None = None) -> bool:
+    """Count one message from ``sender``; True when it is over ``limit`` in the current minute.
+
+    Never raises: with Redis down it answers False.
+    """
+    global _down_until
+    now = now or time.time()
+    if now < _down_until:
+        return False
+    key = f"flood:{sender}:{int(now // 60)}"
+    try:
+        pipe = _redis().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count = pipe.execute()[0]
+    except Exception as exc:  # Redis down or slow: never fail the webhook for it
+        _down_until = now + BACKOFF_S
+        log.warning("flood limit skipped: Redis unavailable (%s)", type(exc).__name__)
+        return False
+    return int(count) > limit

@@ -1,0 +1,75 @@
+"""WhatsApp: Twilio's inbound WhatsApp webhook (``POST /twilio/whatsapp``) and ``parse``.
+
+Who the sender is: ``From=whatsapp:+91...`` is a phone number (the citizen is found by it, so the
+same number on SMS is the same citizen); ``From=whatsapp:<id>`` without a leading ``+`` is a
+WhatsApp id with no number, and the citizen is known by that id alone (the engine asks once for
+a number for SMS alerts). ``wa_id`` is always what follows ``whatsapp:`` in From, so an outbound
+``whatsapp:<wa_id>`` reaches exactly the address that wrote.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+
+from flask import Blueprint
+
+from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
+from channels.webhook import handle_messaging
+from models import utcnow
+
+NAME = "whatsapp"
+bp = Blueprint("whatsapp", __name__)
+_WA_ID = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
+
+
+def _coord(form: dict[str, str], key: str, bound: float) -> float:
+    try:
+        v = float(form.get(key, ""))
+    except ValueError:
+        raise BadRequest(f"{key} is not a number") from None
+    if not math.isfinite(v) or abs(v) > bound:
+        raise BadRequest(f"{key} out of range")
+    return v
+
+
+def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
+    """Twilio's WhatsApp form → :class:`Incoming` (text, media, location or button reply).
+
+    Raises:
+        BadRequest: MessageSid or From missing or malformed, or bad coordinates.
+    """
+    sid = message_sid(form)
+    frm = (form.get("From") or "").strip()
+    if not frm.startswith("whatsapp:"):
+        raise BadRequest("From is not a whatsapp: address")
+    addr = frm[len("whatsapp:"):]
+    if not _WA_ID.match(addr):
+        raise BadRequest("From is not a WhatsApp id")
+    phone = normalise_phone(addr) if addr.startswith("+") else None
+    if addr.startswith("+") and phone is None:
+        raise BadRequest("From is not a phone number")
+    media = parse_media(form)
+    body = form.get("Body", "")
+    kind, lat, lon, button = "text", None, None, None
+    if (form.get("MessageType") or "").lower() == "location" or form.get("Latitude"):
+        kind = "location"
+        lat, lon = _coord(form, "Latitude", 90), _coord(form, "Longitude", 180)
+        place = " ".join(x for x in (form.get("Label"), form.get("Address")) if x)
+        body = body or place
+    elif form.get("ButtonPayload") or form.get("ButtonText"):
+        kind = "button"
+        button = (form.get("ButtonPayload") or form.get("ButtonText") or "")[:200]
+        body = body or form.get("ButtonText", "")
+    elif media and not body:
+        kind = "media"
+    return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone, wa_id=addr,
+                    profile_name=(form.get("ProfileName") or "")[:200] or None, body=body, kind=kind, lat=lat,
+                    lon=lon, media=media, button=button, at=now or utcnow(), raw=raw_form(form))
+
+
+@bp.post("/twilio/whatsapp")
+def receive():
+    """Twilio posts each inbound WhatsApp message here."""
+    return handle_messaging(parse)

@@ -1,0 +1,353 @@
+"""Open311 GeoReport v2 at /open311/v2/: discovery, services (the categories), requests (GET with
+filters; POST with an api_key files a complaint that routes like any other), request by id; JSON
+and XML as the spec says (http://wiki.open311.org/GeoReport_v2).
+
+Without an api_key, GET shows no personal data: no name or phone ever, phone numbers and e-mail
+addresses cut out of descriptions, no description, address or location of a confidential ticket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import phonenumbers
+from dateutil import parser as dtparser
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from bot.types import ComplaintDraft
+from console.textsafe import strip_controls
+from models import Citizen, Complaint, Station, db, utcnow
+from models.tables import ApiKey
+from routing import actions
+from zone import get_zone
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+FORMATS = {"json": "application/json", "xml": "text/xml"}
+MAX_REQUESTS = 1000
+DEFAULT_DAYS = 90
+CLOSED = ("disposed", "closed")
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_PHONE_RX = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+_EMAIL_RX = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _xml_text(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return _XML_BAD.sub("", "" if v is None else str(v))
+
+
+def _to_xml(root: str, item: str, rows: list[dict]) -> bytes:
+    top = ET.Element(root)
+    for r in rows:
+        el = ET.SubElement(top, item)
+        for k, v in r.items():
+            child = ET.SubElement(el, k)
+            if isinstance(v, list):
+                for x in v:
+                    sub = ET.SubElement(child, k[:-1] if k.endswith("s") else "item")
+                    if isinstance(x, dict):
+                        for kk, vv in x.items():
+                            ET.SubElement(sub, kk).text = _xml_text(vv)
+                    else:
+                        sub.text = _xml_text(x)
+            else:
+                child.text = _xml_text(v)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
+
+
+def _respond(fmt: str, root: str, item: str, rows: list[dict], status: int = 200, single: bool = False):
+    if fmt == "xml":
+        return Response(_to_xml(root, item, rows), status=status, mimetype="text/xml")
+    resp = jsonify(rows[0] if single else rows)
+    resp.status_code = status
+    return resp
+
+
+def _fmt() -> str:
+    fmt = (request.view_args or {}).get("fmt") or request.path.rsplit(".", 1)[-1]
+    return fmt if fmt in FORMATS else "json"
+
+
+@bp.errorhandler(HTTPException)
+def _error(exc: HTTPException):
+    """Errors as the spec writes them: a list of {code, description}."""
+    return _respond(_fmt(), "errors", "error", [{"code": exc.code, "description": exc.description or exc.name}],
+                    status=exc.code)
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in FORMATS:
+        abort(404, "format must be json or xml")
+
+
+def _check_jurisdiction() -> None:
+    j = request.values.get("jurisdiction_id")
+    if j and j != get_zone().zone.key:
+        abort(404, f"unknown jurisdiction_id; this endpoint serves '{get_zone().zone.key}'")
+
+
+def api_key_ok(session) -> bool:
+    """Whether the request carries an active api_key."""
+    key = request.values.get("api_key") or ""
+    if not key or len(key) > 200:
+        return False
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest, ApiKey.active)) is not None
+
+
+def new_api_key(session, name: str) -> str:
+    """Create an api key for a client; returns the key (shown once, only its hash is kept)."""
+    import secrets
+
+    key = secrets.token_urlsafe(32)
+    session.add(ApiKey(name=name, key_hash=hashlib.sha256(key.encode()).hexdigest()))
+    return key
+
+
+# -- discovery and services --------------------------------------------------------------------
+@bp.get("/discovery.<fmt>")
+def discovery(fmt: str):
+    _check_fmt(fmt)
+    base = request.url_root.rstrip("/") + "/open311/v2/"
+    body = {"changeset": "2025-01-01T00:00:00Z", "contact": f"{get_zone().zone.name_en} police, helpline "
+            f"{get_zone().zone.helpline_number}", "key_service": "Ask the zone's 1 Number cell for an api_key.",
+            "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                           "changeset": "2025-01-01T00:00:00Z", "type": "production",
+                           "formats": list(FORMATS.values())}]}
+    if fmt == "xml":
+        top = ET.Element("discovery")
+        for k in ("changeset", "contact", "key_service"):
+            ET.SubElement(top, k).text = body[k]
+        eps = ET.SubElement(top, "endpoints")
+        for e in body["endpoints"]:
+            ep = ET.SubElement(eps, "endpoint")
+            for k in ("specification", "url", "changeset", "type"):
+                ET.SubElement(ep, k).text = e[k]
+            fm = ET.SubElement(ep, "formats")
+            for f in e["formats"]:
+                ET.SubElement(fm, "format").text = f
+        return Response(b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8"),
+                        mimetype="text/xml")
+    return jsonify(body)
+
+
+def _service(cat) -> dict:
+    return {"service_code": cat.key, "service_name": cat.name_en,
+            "description": f"{cat.name_en} / {cat.name_hi}" + (" (cognizable)" if cat.cognizable else ""),
+            "metadata": False, "type": "realtime", "keywords": ", ".join(cat.keywords[:12]),
+            "group": "confidential" if cat.confidential else "police"}
+
+
+@bp.get("/services.<fmt>")
+def services(fmt: str):
+    _check_fmt(fmt)
+    _check_jurisdiction()
+    return _respond(fmt, "services", "service", [_service(c) for c in get_zone().categories])
+
+
+@bp.get("/services/<code>.<fmt>")
+def service_definition(code: str, fmt: str):
+    _check_fmt(fmt)
+    if code not in get_zone().category_by_key:
+        abort(404, "unknown service_code")
+    body = {"service_code": code, "attributes": []}
+    if fmt == "xml":
+        top = ET.Element("service_definition")
+        ET.SubElement(top, "service_code").text = code
+        ET.SubElement(top, "attributes")
+        return Response(b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8"),
+                        mimetype="text/xml")
+    return jsonify(body)
+
+
+# -- requests ----------------------------------------------------------------------------------
+def _redact(text: str) -> str:
+    return _EMAIL_RX.sub("[redacted]", _PHONE_RX.sub("[redacted]", text))
+
+
+def request_row(c: Complaint, stations: dict, keyed: bool) -> dict:
+    """One ticket as a GeoReport v2 service request."""
+    z = get_zone()
+    cat = z.category_by_key.get(c.category)
+    st = stations.get(c.station_id)
+    closed = c.status in CLOSED or c.merged_into_id is not None
+    outcome = z.outcomes.get(c.outcome or "")
+    hide = c.confidential and not keyed
+    desc = "" if hide else strip_controls(c.description)
+    if not keyed:
+        desc = _redact(desc)
+    lat, lon = (c.lat, c.lon) if not hide else (None, None)
+    if lat is not None and not keyed:  # about a kilometre: where, not whose door
+        lat, lon = round(lat, 2), round(lon, 2)
+    return {
+        "service_request_id": c.ref, "status": "closed" if closed else "open",
+        "status_notes": (outcome.en + (f" {c.outcome_number}" if c.outcome_number else "")) if outcome else c.status,
+        "service_name": cat.name_en if cat else "Unknown", "service_code": c.category, "description": desc,
+        "agency_responsible": st.name_en if st else "", "service_notice": "",
+        "requested_datetime": c.registered_at.isoformat(), "updated_datetime": c.updated_at.isoformat(),
+        "expected_datetime": c.due_at.isoformat() if c.due_at else "",
+        "address": "" if hide or not keyed else strip_controls(c.place or ""), "address_id": "", "zipcode": "",
+        "lat": lat if lat is not None else "", "long": lon if lon is not None else "", "media_url": "",
+    }
+
+
+def _parse_dt(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        dt = dtparser.isoparse(raw)
+    except (ValueError, OverflowError):
+        abort(400, f"{name} must be a w3c date-time such as 2025-01-31T18:00:00Z")
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@bp.get("/requests.<fmt>")
+def list_requests(fmt: str):
+    """Service requests, newest first: by id list, service_code, start/end date (default the last 90 days), status."""
+    _check_fmt(fmt)
+    _check_jurisdiction()
+    z = get_zone()
+    where = []
+    ids = request.args.get("service_request_id")
+    if ids:
+        refs = [r.strip().upper() for r in ids.split(",") if r.strip()][:MAX_REQUESTS]
+        where.append(Complaint.ref.in_(refs))
+    else:
+        start, end = _parse_dt("start_date"), _parse_dt("end_date")
+        if start and end and end < start:
+            abort(400, "end_date is before start_date")
+        if start is None:
+            start = (end or utcnow()) - timedelta(days=DEFAULT_DAYS)
+        where.append(Complaint.registered_at >= start)
+        if end is not None:
+            where.append(Complaint.registered_at <= end)
+        codes = [x.strip() for x in (request.args.get("service_code") or "").split(",") if x.strip()]
+        for code in codes:
+            if code not in z.category_by_key and code != "unknown":
+                abort(400, f"unknown service_code '{code[:40]}'")
+        if codes:
+            where.append(Complaint.category.in_(codes))
+        status = request.args.get("status")
+        if status:
+            wanted = {x.strip() for x in status.split(",")}
+            if not wanted <= {"open", "closed"}:
+                abort(400, "status must be open or closed")
+            if wanted == {"open"}:
+                where.append(Complaint.status.notin_(CLOSED) & Complaint.merged_into_id.is_(None))
+            elif wanted == {"closed"}:
+                where.append(Complaint.status.in_(CLOSED) | Complaint.merged_into_id.isnot(None))
+    raw_page = request.args.get("page", "1")
+    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 100_000:
+        abort(400, "page must be a whole number from 1")
+    page = int(raw_page)
+    with db.session() as s:
+        keyed = api_key_ok(s)
+        if request.args.get("api_key") and not keyed:
+            abort(403, "api_key is invalid")
+        cs = list(s.scalars(select(Complaint).where(*where).order_by(Complaint.registered_at.desc(), Complaint.id)
+                            .offset((page - 1) * MAX_REQUESTS).limit(MAX_REQUESTS)))
+        stations = {st.id: st for st in s.scalars(select(Station))}
+        rows = [request_row(c, stations, keyed) for c in cs]
+    return _respond(fmt, "service_requests", "request", rows)
+
+
+@bp.get("/requests/<rid>.<fmt>")
+def get_request(rid: str, fmt: str):
+    _check_fmt(fmt)
+    _check_jurisdiction()
+    with db.session() as s:
+        keyed = api_key_ok(s)
+        if request.args.get("api_key") and not keyed:
+            abort(403, "api_key is invalid")
+        c = s.scalar(select(Complaint).where(Complaint.ref == rid.strip().upper()[:16]))
+        if c is None:
+            abort(404, "no service request with that id")
+        stations = {st.id: st for st in s.scalars(select(Station))}
+        row = request_row(c, stations, keyed)
+    return _respond(fmt, "service_requests", "request", [row])
+
+
+def _nearest_district(lat: float, lon: float) -> str | None:
+    best, dist = None, math.inf
+    for st in get_zone().stations:
+        d = (st.lat - lat) ** 2 + ((st.lon - lon) * math.cos(math.radians(lat))) ** 2
+        if d < dist:
+            best, dist = st, d
+    # Farther than ~60 km from every station: not in this zone.
+    return best.district if best is not None and dist < 0.55 ** 2 else None
+
+
+def _float(name: str, lo: float, hi: float) -> float | None:
+    raw = request.form.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        abort(400, f"{name} must be a number")
+    if not (lo <= v <= hi) or math.isnan(v):
+        abort(400, f"{name} is out of range")
+    return v
+
+
+@bp.post("/requests.<fmt>")
+def create_request(fmt: str):
+    """File a complaint (api_key required); it is routed, clocked and alerted like any other."""
+    _check_fmt(fmt)
+    _check_jurisdiction()
+    z = get_zone()
+    f = request.form
+    with db.session() as s:
+        if not api_key_ok(s):
+            abort(403, "api_key was not provided or is invalid")
+        code = f.get("service_code") or ""
+        if code not in z.category_by_key:
+            abort(400, "service_code is missing or unknown; see services." + fmt)
+        description = (f.get("description") or "").strip()
+        if not description:
+            abort(400, "description is required")
+        if len(description) > 4000:
+            abort(400, "description is longer than 4000 characters")
+        lat, lon = _float("lat", -90, 90), _float("long", -180, 180)
+        if (lat is None) != (lon is None):
+            abort(400, "give both lat and long, or neither")
+        district = f.get("district") or (_nearest_district(lat, lon) if lat is not None else None)
+        if district and district not in z.district_by_key:
+            abort(400, "unknown district")
+        phone = None
+        if f.get("phone"):
+            try:
+                num = phonenumbers.parse(f["phone"], "IN")
+                if not phonenumbers.is_valid_number(num):
+                    raise ValueError
+            except (phonenumbers.NumberParseException, ValueError):
+                abort(400, "phone is not a valid number")
+            phone = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        name = " ".join(x for x in ((f.get("first_name") or "").strip(), (f.get("last_name") or "").strip()) if x)
+        citizen = None
+        if phone:
+            citizen = s.scalar(select(Citizen).where(Citizen.phone == phone))
+            if citizen is None:
+                citizen = Citizen(phone=phone, name=name[:200] or None)
+                s.add(citizen)
+                s.flush()
+        draft = ComplaintDraft(description=description, language="en" if description.isascii() else "hi",
+                               category=code, district=district,
+                               place=(f.get("address_string") or "").strip()[:300] or None, lat=lat, lon=lon,
+                               complainant_name=name[:200] or None, extra={"open311": True})
+        c = actions.register_complaint(s, draft, channel="open311", citizen=citizen, phone=phone, actor="open311")
+        ref = c.ref
+    row = {"service_request_id": ref, "service_notice": f"Registered; action is due within {z.sla.hours:g} hours.",
+           "account_id": ""}
+    resp = _respond(fmt, "service_requests", "request", [row], status=201)
+    resp.headers["Location"] = url_for("open311.get_request", rid=ref, fmt=fmt)
+    return resp

@@ -1,0 +1,465 @@
+"""The officers' console: the queue, the ticket, its actions, walk-in/postal registration, the
+interpreter queue. Every ticket query is scoped by :mod:`console.scope`; every view and change of a
+ticket writes an Event.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+
+import phonenumbers
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from bot.types import ComplaintDraft
+from console import media
+from console.auth import Viewer, login_required
+from console.scope import complaint_filter
+from console.textsafe import citizen_text, mask_phone, neutralise
+from models import Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
+from routing import actions
+
+try:
+    from models.tables import Note
+except ImportError:  # older schema
+    Note = None
+from zone import get_zone
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+bp.add_app_template_filter(citizen_text, "citizen_text")
+bp.add_app_template_filter(neutralise, "neutralise")
+
+OPEN = ("received", "routed", "assigned")
+STATUSES = ("received", "routed", "assigned", "disposed", "closed")
+CHANNELS = ("voice", "whatsapp", "sms", "web", "walkin", "post", "open311")
+PER_PAGE = 50
+MAX_PAGE = 10_000
+REF_RX = re.compile(r"^[A-Z]{3}-[A-Z0-9]{6}$")
+
+
+def supervisors() -> tuple[str, ...]:
+    """Roles that assign, re-route, merge, reopen and close: SHO, cell, admin and every senior rank."""
+    return tuple({"sho", "cell", "admin"} | (set(get_zone().ranks) - {"eo"}))
+
+
+def disposers() -> tuple[str, ...]:
+    return supervisors() + ("eo",)
+
+
+def actor_roles() -> tuple[str, ...]:
+    return disposers() + ("interpreter",)
+
+
+@bp.errorhandler(HTTPException)
+def _html_error(exc: HTTPException):
+    g.pop("viewer", None)  # its session is closed by now; the error page needs no officer details
+    return render_template("console/error.html", code=exc.code, name=exc.name, detail=exc.description), exc.code
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        abort(400, f"{name} must be a whole number")
+    if not lo <= v <= hi:
+        abort(400 if v < lo else 404, f"{name} is out of range")
+    return v
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164 for an Indian (or +country) number, or None when it is not a valid number."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        num = phonenumbers.parse(raw, "IN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(num):
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+def station_names(s: Session) -> dict[int, Station]:
+    return {st.id: st for st in s.scalars(select(Station))}
+
+
+def ticket_or_404(s: Session, viewer: Viewer, ref: str) -> Complaint:
+    """The ticket by reference if the viewer's scope holds it; otherwise 404 (never 403: no oracle)."""
+    ref = (ref or "").strip().upper()
+    if not REF_RX.match(ref):
+        abort(404)
+    c = s.scalar(select(Complaint).where(Complaint.ref == ref, complaint_filter(viewer.scope)))
+    if c is None:
+        abort(404)
+    return c
+
+
+def identity(c: Complaint, viewer: Viewer) -> dict:
+    """Name and phone as this viewer may see them (masked for confidential tickets)."""
+    if c.confidential and not viewer.scope.sees_identity:
+        return {"name": "(confidential)", "phone": "(confidential)", "masked": True}
+    return {"name": c.complainant_name or "", "phone": c.phone or c.wa_id or "", "masked": False}
+
+
+def time_left(c: Complaint, now) -> tuple[str, str]:
+    """(css class, short text) for the clock of an open ticket."""
+    if c.due_at is None or c.status not in OPEN:
+        return "stopped", "—"
+    secs = (c.due_at - now).total_seconds()
+    sla = get_zone().sla.hours * 3600
+    h, m = divmod(int(abs(secs)) // 60, 60)
+    txt = f"{h}h {m:02d}m"
+    if secs < 0:
+        return "breached", f"over by {txt}"
+    return ("soon" if secs < 0.25 * sla else "ok"), f"{txt} left"
+
+
+def _queue_filters(viewer: Viewer):
+    """Build the WHERE clauses from the query string (unknown values are a 400)."""
+    z = get_zone()
+    args = request.args
+    where = [complaint_filter(viewer.scope)]
+    q = (args.get("q") or "").strip()[:40]
+    status = args.get("status", "open")
+    if q:
+        phone = normalise_phone(q)
+        if REF_RX.match(q.upper()):
+            where.append(Complaint.ref == q.upper())
+        elif phone:
+            where.append(Complaint.phone == phone)
+        else:
+            abort(400, "search takes a reference (e.g. KNP-7F3K9Q) or a phone number")
+    elif status == "open":
+        where.append(Complaint.status.in_(OPEN))
+    elif status in STATUSES:
+        where.append(Complaint.status == status)
+    elif status != "all":
+        abort(400, "unknown status")
+    cat = args.get("category", "")
+    if cat:
+        if cat not in z.category_by_key and cat != "unknown":
+            abort(400, "unknown category")
+        where.append(Complaint.category == cat)
+    ch = args.get("channel", "")
+    if ch:
+        if ch not in CHANNELS:
+            abort(400, "unknown channel")
+        where.append(Complaint.channel == ch)
+    if args.get("level", "") != "":
+        where.append(Complaint.escalation_level == _int_arg("level", 0, 0, 10))
+    if args.get("interpreter") == "1":
+        where.append(Complaint.needs_interpreter.is_(True))
+    if args.get("emergency") == "1":
+        where.append(Complaint.emergency.is_(True))
+    if args.get("mine") == "1":
+        where.append(Complaint.assigned_posting_id == viewer.posting.id)
+    return where, q, status
+
+
+def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
+    where, q, status = _queue_filters(viewer)
+    where += list(extra)
+    total = s.scalar(select(func.count()).select_from(Complaint).where(*where))
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = _int_arg("page", 1, 1, MAX_PAGE)
+    if page > pages:
+        abort(404, f"there are only {pages} page(s)")
+    rows = list(s.scalars(select(Complaint).where(*where)
+                          .order_by(Complaint.due_at.is_(None), Complaint.due_at, Complaint.id)
+                          .offset((page - 1) * PER_PAGE).limit(PER_PAGE)))
+    now = utcnow()
+    stations = station_names(s)
+    z = get_zone()
+    items = []
+    for c in rows:
+        cls, left = time_left(c, now)
+        st = stations.get(c.station_id)
+        cat = z.category_by_key.get(c.category)
+        ident = identity(c, viewer)
+        items.append({"c": c, "cls": cls, "left": left, "station": st.name_en if st else "not routed",
+                      "category": cat.name_en if cat else c.category, "who": ident,
+                      "summary": "(confidential)" if ident["masked"] else (c.description or "")[:90]})
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("console/queue.html", title=title, items=items, total=total, page=page, pages=pages,
+                           q=q, status=status, args=args, categories=z.categories, channels=CHANNELS,
+                           statuses=STATUSES, now=now)
+
+
+@bp.get("/")
+@login_required()
+def queue(s: Session, viewer: Viewer):
+    """Open tickets in the viewer's area, soonest due first."""
+    return _queue_page(s, viewer, "Queue")
+
+
+@bp.get("/interpreter")
+@login_required(("interpreter", "cell", "admin"))
+def interpreter_queue(s: Session, viewer: Viewer):
+    """Sign-language videos (and other media) waiting for a written description."""
+    return _queue_page(s, viewer, "Interpreter queue", extra=[Complaint.needs_interpreter.is_(True),
+                                                               Complaint.status.in_(OPEN)])
+
+
+def _conversation(s: Session, c: Complaint) -> list[Message]:
+    """The ticket's messages, and the citizen's messages in the two hours that led to it."""
+    cond = Message.complaint_id == c.id
+    if c.citizen_id:
+        cond = or_(cond, and_(Message.citizen_id == c.citizen_id, Message.complaint_id.is_(None),
+                              Message.created_at >= c.registered_at - timedelta(hours=2),
+                              Message.created_at <= c.registered_at + timedelta(minutes=2)))
+    return list(s.scalars(select(Message).where(cond).order_by(Message.created_at, Message.id).limit(500)))
+
+
+def ticket_attachments(s: Session, c: Complaint, messages: list[Message] | None = None) -> list[Attachment]:
+    mids = [m.id for m in (messages if messages is not None else _conversation(s, c))]
+    cond = Attachment.complaint_id == c.id
+    if mids:
+        cond = or_(cond, Attachment.message_id.in_(mids))
+    return list(s.scalars(select(Attachment).where(cond).order_by(Attachment.id)))
+
+
+def _actor_names(s: Session, events: list[Event]) -> dict[str, str]:
+    ids = {int(e.actor.split(":", 1)[1]) for e in events if e.actor.startswith("officer:")
+           and e.actor.split(":", 1)[1].isdigit()}
+    names = {f"officer:{o.id}": o.name for o in s.scalars(select(Officer).where(Officer.id.in_(ids)))} if ids else {}
+    return names
+
+
+def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = None, status: int = 200):
+    z = get_zone()
+    messages = _conversation(s, c)
+    atts = ticket_attachments(s, c, messages)
+    events = list(s.scalars(select(Event).where(Event.complaint_id == c.id).order_by(Event.at, Event.id)))
+    notes = list(s.scalars(select(Note).where(Note.complaint_id == c.id).order_by(Note.id))) if Note else []
+    st = s.get(Station, c.station_id) if c.station_id else None
+    postings = []
+    if c.station_id:
+        now = utcnow()
+        postings = list(s.scalars(select(Posting).join(Officer).where(
+            Posting.station_id == c.station_id, Posting.role.in_(("eo", "sho")), Officer.active,
+            or_(Posting.ended_at.is_(None), Posting.ended_at > now)).order_by(Posting.role, Officer.name)))
+    assigned = s.get(Posting, c.assigned_posting_id) if c.assigned_posting_id else None
+    cat = z.category_by_key.get(c.category)
+    cls, left = time_left(c, utcnow())
+    ident = identity(c, viewer)
+    if ident["masked"]:
+        messages = [m for m in messages if m.direction == "in"]  # our replies may repeat the name
+    return render_template(
+        "console/ticket.html", c=c, station=st, cat=cat, messages=messages, atts=atts, events=events,
+        notes=notes, actor_names=_actor_names(s, events), postings=postings, assigned=assigned, cls=cls, left=left,
+        who=ident, outcomes=z.outcomes, stations=list(s.scalars(select(Station).where(Station.active)
+                                                                .order_by(Station.district, Station.name_en))),
+        can_supervise=viewer.role in supervisors(), can_dispose=viewer.role in disposers(),
+        can_interpret=viewer.role in ("interpreter", "cell", "admin"), error=error, mask_phone=mask_phone,
+        open=c.status in OPEN, fir_prompt=bool(cat and cat.cognizable and c.status in OPEN)), status
+
+
+@bp.get("/t/<ref>")
+@login_required()
+def ticket(s: Session, viewer: Viewer, ref: str):
+    """One ticket: details, timeline, conversation, media and actions. The view itself is audited."""
+    c = ticket_or_404(s, viewer, ref)
+    actions.event(s, c, "viewed", viewer.actor, posting=viewer.posting.id)
+    return render_ticket(s, viewer, c)
+
+
+def _act(name: str, *args, **kw):
+    fn = getattr(actions, name, None)
+    if fn is None:
+        abort(501, f"the '{name}' action is not available yet")
+    return fn(*args, **kw)
+
+
+def _action_error():
+    return getattr(actions, "ActionError", None) or type("NoActionError", (Exception,), {})
+
+
+CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same")
+ACTION_ROLES = {"assign": "sup", "reroute": "sup", "merge": "sup", "reopen": "sup", "close": "sup",
+                "dispose": "disp", "note": "any", "interpret": "interp"}
+
+
+@bp.post("/t/<ref>/<action>")
+@login_required()
+def act(s: Session, viewer: Viewer, ref: str, action: str):
+    """Run one ticket action; a refused action shows the ticket again with the reason (4xx), changing nothing."""
+    need = ACTION_ROLES.get(action)
+    if need is None:
+        abort(404)
+    allowed = {"sup": supervisors(), "disp": disposers(), "any": actor_roles(),
+               "interp": ("interpreter", "cell", "admin")}[need]
+    if viewer.role not in allowed:
+        abort(403, "your posting's role may not do this")
+    c = ticket_or_404(s, viewer, ref)
+    f = request.form
+    try:
+        msg = _run_action(s, viewer, c, action, f)
+    except _action_error() as exc:
+        # The action changed nothing but wrote its 'action_refused' Event, which we keep (commit).
+        code = getattr(exc, "code", None)
+        status = 409 if code in CONFLICTS else 400
+        return render_ticket(s, viewer, c, error=getattr(exc, "message", None) or str(exc), status=status)
+    flash(msg)
+    if action == "interpret":
+        return redirect(url_for("console.interpreter_queue") if viewer.role == "interpreter"
+                        else url_for("console.ticket", ref=c.ref))
+    if action == "merge":
+        return redirect(url_for("console.queue"))
+    return redirect(url_for("console.ticket", ref=c.ref))
+
+
+def _int_field(f, name: str) -> int:
+    try:
+        return int(f.get(name, ""))
+    except ValueError:
+        abort(400, f"{name} must be chosen")
+
+
+def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str:
+    who = viewer.actor
+    if action == "assign":
+        pid = _int_field(f, "posting_id")
+        p = s.get(Posting, pid)
+        if p is None or p.station_id != c.station_id:
+            abort(400, "choose an officer of this ticket's station")
+        _act("assign", s, c, pid, who)
+        return "Enquiry officer assigned; the citizen will be told by SMS."
+    if action == "note":
+        text = (f.get("text") or "").strip()
+        files = media.store_uploads(s, request.files.getlist("files"), complaint_id=c.id)
+        if not text and not files:
+            abort(400, "write a note or attach a file")
+        _act("add_note", s, c, text[:10000], who, attachment_ids=tuple(a.id for a in files))
+        return "Note added."
+    if action == "reroute":
+        code = (f.get("station_code") or "").strip()
+        if not s.scalar(select(Station.id).where(Station.code == code, Station.active)):
+            abort(400, "unknown station")
+        _act("reroute", s, c, code, who, reason=(f.get("reason") or "")[:500])
+        return "Ticket re-routed."
+    if action == "merge":
+        into = ticket_or_404(s, viewer, f.get("into_ref") or "")
+        if into.id == c.id:
+            abort(400, "a ticket cannot be merged into itself")
+        _act("merge", s, c, into, who)
+        return f"Merged into {into.ref}."
+    if action == "dispose":
+        outcome = f.get("outcome") or ""
+        if outcome not in get_zone().outcomes:
+            abort(400, "choose an outcome")
+        number = (f.get("number") or "").strip()[:60] or None
+        _act("dispose", s, c, outcome, who, number=number, note=(f.get("note") or "")[:5000])
+        return "Disposed; the citizen will be told by SMS."
+    if action == "reopen":
+        _act("reopen", s, c, who, reason=(f.get("reason") or "")[:500])
+        return "Reopened; a fresh 24-hour clock runs."
+    if action == "close":
+        _act("close", s, c, who)
+        return "Closed."
+    if action == "interpret":
+        text = (f.get("text") or "").strip()
+        if not text:
+            abort(400, "write what the video says")
+        fn = getattr(actions, "interpret", None)
+        if fn is not None:
+            fn(s, c, text[:10000], who)
+        else:
+            c.description = text[:10000]
+            c.needs_interpreter = False
+            actions.event(s, c, "interpreted", who, chars=len(text))
+        return "Description saved."
+    abort(404)
+
+
+@bp.get("/attachment/<int:att_id>")
+@bp.get("/attachment/<int:att_id>/<variant>")
+@login_required()
+def attachment(s: Session, viewer: Viewer, att_id: int, variant: str = "file"):
+    """A ticket's file (or a video's keyframe sheet), only if the ticket is in the viewer's area."""
+    if variant not in ("file", "keyframes"):
+        abort(404)
+    att = s.get(Attachment, att_id)
+    if att is None:
+        abort(404)
+    cid = att.complaint_id
+    if cid is None and att.message_id:
+        cid = s.scalar(select(Message.complaint_id).where(Message.id == att.message_id))
+        if cid is None:  # a message that led to a ticket: find the ticket through the citizen
+            m = s.get(Message, att.message_id)
+            cid = s.scalar(select(Complaint.id).where(Complaint.citizen_id == m.citizen_id,
+                                                      Complaint.registered_at >= m.created_at)
+                           .order_by(Complaint.registered_at).limit(1)) if m and m.citizen_id else None
+    c = s.scalar(select(Complaint).where(Complaint.id == cid, complaint_filter(viewer.scope))) if cid else None
+    if c is None:
+        abort(404)
+    path = media.resolve(att.keyframes_path if variant == "keyframes" else att.path)
+    if path is None:
+        abort(404, "the file is not on this server")
+    actions.event(s, c, "viewed_attachment", viewer.actor, attachment=att.id, variant=variant)
+    mime = "image/png" if variant == "keyframes" else (att.mime or "application/octet-stream")
+    inline = mime.split("/")[0] in ("image", "audio", "video")
+    resp = send_file(path, mimetype=mime, as_attachment=not inline, download_name=f"{c.ref}-{att.id}",
+                     conditional=True)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required(disposers())
+def new_complaint(s: Session, viewer: Viewer):
+    """Register a complaint received by hand (walk-in) or by post, with its scans, photos, audio or video."""
+    z = get_zone()
+    stations = list(s.scalars(select(Station).where(Station.active).order_by(Station.district, Station.name_en)))
+    own = s.get(Station, viewer.posting.station_id) if viewer.posting.station_id else None
+    form = request.form
+    ctx = dict(categories=z.categories, districts=z.districts, stations=stations, own=own, form=form)
+    if request.method == "GET":
+        return render_template("console/new.html", **ctx)
+    channel = form.get("channel", "walkin")
+    if channel not in ("walkin", "post"):
+        abort(400, "channel must be walk-in or post")
+    phone = normalise_phone(form.get("phone", ""))
+    if form.get("phone", "").strip() and phone is None:
+        return render_template("console/new.html", error="That phone number is not valid.", **ctx), 400
+    if phone is None and channel == "walkin":
+        return render_template("console/new.html", error="A walk-in complaint needs the citizen's phone.", **ctx), 400
+    category = form.get("category") or None
+    if category and category not in z.category_by_key:
+        abort(400, "unknown category")
+    district = form.get("district") or (own.district if own else None)
+    if district and district not in z.district_by_key:
+        abort(400, "unknown district")
+    code = form.get("station_code") or (own.code if own else None)
+    if code and code not in z.station_by_code:
+        abort(400, "unknown station")
+    files = media.store_uploads(s, request.files.getlist("files"))
+    description = (form.get("description") or "").strip()[:20000]
+    if not description and not files:
+        return render_template("console/new.html", error="Write what happened or attach the letter.", **ctx), 400
+    citizen = None
+    if phone:
+        citizen = s.scalar(select(Citizen).where(Citizen.phone == phone))
+        if citizen is None:
+            citizen = Citizen(phone=phone, name=(form.get("name") or "").strip()[:200] or None, sms_ok=True)
+            s.add(citizen)
+            s.flush()
+    draft = ComplaintDraft(
+        description=description, language=form.get("language") if form.get("language") in z.languages else "hi",
+        category=category, district=district, place=(form.get("place") or "").strip()[:300] or None,
+        station_code=code, incident_text=(form.get("incident_text") or "").strip()[:200] or None,
+        complainant_name=(form.get("name") or "").strip()[:200] or None,
+        confidential=form.get("confidential") == "1", attachment_ids=[a.id for a in files],
+        extra={"received_by": viewer.actor})
+    c = actions.register_complaint(s, draft, channel=channel, citizen=citizen, phone=phone, actor=viewer.actor)
+    flash(f"Registered {c.ref}. It appears in the queue once routed (seconds).")
+    return redirect(url_for("console.queue"))

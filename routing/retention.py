@@ -1,0 +1,79 @@
+"""Retention: after ``retention.closed_days`` personal data in closed tickets, their messages, notes,
+feedback comments and media is erased or masked. Events keep only who/what/when (they never held more).
+The worker's loop calls :func:`run` hourly; it is idempotent and works in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import Attachment, Citizen, Complaint, Event, Feedback, Message, Note, db, utcnow
+from zone import get_zone
+
+log = logging.getLogger(__name__)
+ERASED = "[erased]"
+
+
+def erase_complaint(session: Session, c: Complaint, now: datetime) -> None:
+    """Mask one closed ticket's personal data in place (the ticket, its numbers and timeline stay)."""
+    c.complainant_name = None
+    c.description = ERASED
+    c.phone = c.wa_id = None
+    c.place = c.incident_text = None
+    c.lat = c.lon = None
+    c.erased_at = now
+    session.execute(update(Message).where(Message.complaint_id == c.id)
+                    .values(body=ERASED, payload={}, from_addr=None, to_addr=None, reply=None))
+    session.execute(update(Note).where(Note.complaint_id == c.id).values(text=ERASED))
+    session.execute(update(Feedback).where(Feedback.complaint_id == c.id).values(comment=""))
+    for a in session.scalars(select(Attachment).where(Attachment.complaint_id == c.id)):
+        for path in (a.path, a.keyframes_path):
+            if path and os.path.isfile(path):
+                try:
+                    os.remove(path)
+                except OSError:
+                    log.warning("retention: could not remove %s", path)
+        a.path = a.keyframes_path = a.source_url = None
+        a.transcript = None
+        a.status = "erased"
+    session.add(Event(complaint_id=c.id, at=now, actor="worker", kind="erased", data={}))
+
+
+def run(now: datetime | None = None, batch: int = 500) -> int:
+    """Erase personal data of tickets closed more than ``retention.closed_days`` ago. Returns how many."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=get_zone().retention.closed_days)
+    total = 0
+    while True:
+        with db.session() as s:
+            rows = list(s.scalars(select(Complaint).where(Complaint.status == "closed", Complaint.closed_at < cutoff,
+                                                          Complaint.erased_at.is_(None)).limit(batch)))
+            for c in rows:
+                erase_complaint(s, c, now)
+            total += len(rows)
+        if len(rows) < batch:
+            break
+    with db.session() as s:
+        total_citizens = _erase_idle_citizens(s, cutoff)
+    if total or total_citizens:
+        log.info("retention: erased %d tickets, %d citizens", total, total_citizens)
+    return total
+
+
+def _erase_idle_citizens(session: Session, cutoff: datetime) -> int:
+    """Mask citizens with no ticket left unerased and no message since the cutoff."""
+    live = select(Complaint.citizen_id).where(Complaint.erased_at.is_(None), Complaint.citizen_id.is_not(None))
+    recent = select(Message.citizen_id).where(Message.created_at >= cutoff, Message.citizen_id.is_not(None))
+    q = (select(Citizen).where(Citizen.name.is_not(None) | Citizen.phone.is_not(None) | Citizen.wa_id.is_not(None),
+                               Citizen.created_at < cutoff, Citizen.id.not_in(live), Citizen.id.not_in(recent))
+         .limit(1000))
+    n = 0
+    for cit in session.scalars(q):
+        cit.name = cit.phone = cit.wa_id = None
+        n += 1
+    return n

@@ -1,0 +1,206 @@
+"""Nothing lost, nothing doubled: concurrent repeats, the spool when the database is down, the
+flood limit (with and without Redis) and the blocklist — all through real signed webhooks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from channels import flood, spool
+from channels.inbound import BLOCKED, FLOODED, SORRY
+from channels.twilio import sign
+from models import Attachment, Citizen, Complaint, Conversation, Message, Outbox
+from tests.conftest import PUBLIC, TOKEN, free_port
+
+
+def _count(s, model, *where):
+    return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_same_message_sid_50_times_concurrently(db, live_server, fake_engine, fixture_form):
+    form = fixture_form("whatsapp", "media_image", Body="register jhansi theft_mobile")
+    data = urlencode(form)
+    headers = {"X-Twilio-Signature": sign(PUBLIC + "/twilio/whatsapp", form, TOKEN),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    gate = threading.Barrier(50)
+
+    def hit(_):
+        gate.wait()
+        return requests.post(live_server + "/twilio/whatsapp", data=data, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(hit, range(50)))
+    assert {r.status_code for r in answers} == {200}
+    bodies = {r.text for r in answers}
+    assert len(bodies) == 1 and "registered JHS-" in bodies.pop()  # one reply text, given to every delivery
+    with db.session() as s:
+        assert _count(s, Message, Message.sid == form["MessageSid"]) == 1
+        assert _count(s, Complaint) == 1 and _count(s, Attachment) == 1
+        assert _count(s, Outbox, Outbox.kind == "media") == 1 and _count(s, Outbox, Outbox.kind == "route") == 1
+        assert s.scalar(select(Conversation.state)) == {"turns": 1}
+
+
+# -- the spool ---------------------------------------------------------------------------------
+
+def _dead_url(db) -> str:
+    if db.backend == "sqlite":
+        return "sqlite:////nonexistent-bharosa-dir/down.db"
+    return f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+
+
+def test_database_down_spools_then_replays_nothing_lost_nothing_doubled(db, app, fake_engine, fixture_form,
+                                                                        spool_dir):
+    from app import create_app
+    from tests.conftest import SignedClient
+
+    good = (db.engine, db._factory, db.url)
+    down = SignedClient(create_app(_dead_url(db), check_env=False, TESTING=True).test_client())
+    forms = [fixture_form("sms", "text"), fixture_form("sms", "hindi_text"), fixture_form("whatsapp", "voice_note"),
+             fixture_form("whatsapp", "text", Body="register kanpur_nagar theft_mobile")]
+    try:
+        for f in forms + forms[:2]:  # Twilio retries two of them while we are down
+            t0 = time.monotonic()
+            r = down.post("/twilio/whatsapp" if f["From"].startswith("whatsapp:") else "/twilio/sms", f)
+            assert r.status_code == 200 and SORRY["hi"] in r.get_data(as_text=True)
+            assert time.monotonic() - t0 < 5
+        files = sorted(p.name for p in spool_dir.glob("*.json"))
+        assert files == sorted(f"{f['MessageSid']}.json" for f in forms)
+        assert spool.replay() == 0  # still down: nothing replayed, nothing removed
+        assert len(list(spool_dir.glob("*.json"))) == 4
+    finally:
+        db.engine, db._factory, db.url = good
+    assert spool.replay() == 4
+    assert not list(spool_dir.glob("*.json"))
+    assert spool.replay() == 0
+    with db.session() as s:
+        assert _count(s, Message, Message.direction == "in") == 4
+        assert _count(s, Complaint) == 1 and _count(s, Attachment) == 1
+        assert _count(s, Outbox, Outbox.kind == "media") == 1
+        # the citizen got an apology at the time; the real replies follow as messages
+        followups = s.scalars(select(Outbox).where(Outbox.key.like("reply:%"))).all()
+        assert len(followups) == 4 and any("echo[text]: मेरा मोबाइल" in o.payload["text"] for o in followups)
+    # Twilio's late retry, after recovery: the stored answer, nothing new
+    again = SignedClient(app.test_client()).post("/twilio/sms", forms[0])
+    assert "echo[text]: mera phone chori ho gaya" in again.get_data(as_text=True)
+    with db.session() as s:
+        assert _count(s, Message, Message.direction == "in") == 4
+
+
+def test_spool_followups_reach_the_citizen(db, app, fake_engine, fixture_form, spool_dir, recorder, drain):
+    from app import create_app
+    from tests.conftest import SignedClient
+
+    good = (db.engine, db._factory, db.url)
+    try:
+        down = SignedClient(create_app(_dead_url(db), check_env=False, TESTING=True).test_client())
+        assert down.post("/twilio/sms", fixture_form("sms", "text")).status_code == 200
+    finally:
+        db.engine, db._factory, db.url = good
+    assert spool.replay() == 1
+    drain()
+    [m] = recorder.to("+919839012345")
+    assert m["Body"] == "echo[text]: mera phone chori ho gaya" and m["To"] == "+919839012345"
+
+
+# -- flooding and the blocklist ------------------------------------------------------------------
+
+@pytest.fixture
+def low_limit():
+    from zone import get_zone, set_zone
+
+    z = get_zone()
+    set_zone(z.model_copy(update={"limits": z.limits.model_copy(update={"per_sender_per_minute": 3})}))
+    flood._down_until = 0.0
+    yield 3
+    set_zone(z)
+
+
+def test_flood_is_stored_and_answered_politely_never_429(db, app, twilio, fake_engine, fixture_form, low_limit,
+                                                         redis_conn):
+    answers = []
+    for i in range(6):
+        sid = f"SM{i:032d}"
+        r = twilio.post("/twilio/sms", fixture_form("sms", "text", MessageSid=sid, SmsSid=sid, Body=f"msg {i}"))
+        assert r.status_code == 200
+        answers.append(r.get_data(as_text=True))
+    assert all("echo[text]" in a for a in answers[:3])
+    assert all(FLOODED["hi"] in a or FLOODED["en"] in a for a in answers[3:])
+    other = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text", From="whatsapp:+919415000000"))
+    assert "echo[text]" in other.get_data(as_text=True)  # another sender is not slowed
+    # the same phone on WhatsApp counts together with its SMS
+    sid = "SM" + "7" * 32
+    same = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text", MessageSid=sid, SmsSid=sid,
+                                                        SmsMessageSid=sid))
+    assert "echo[text]" not in same.get_data(as_text=True)
+    with db.session() as s:
+        assert _count(s, Message, Message.status == "flooded") == 4
+        assert _count(s, Message, Message.direction == "in") == 8
+        assert s.scalar(select(Conversation.state).join(Citizen, Citizen.id == Conversation.citizen_id)
+                        .where(Citizen.phone == "+919839012345")) == {"turns": 3}
+
+
+def test_flood_limit_without_redis_does_not_fail_the_webhook(db, app, twilio, fake_engine, fixture_form,
+                                                            low_limit, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(flood, "_client", None)
+    t0 = time.monotonic()
+    for i in range(6):
+        sid = f"SM{i:032d}"
+        r = twilio.post("/twilio/sms", fixture_form("sms", "text", MessageSid=sid, SmsSid=sid))
+        assert r.status_code == 200 and "echo[text]" in r.get_data(as_text=True)
+    assert time.monotonic() - t0 < 5
+    monkeypatch.setattr(flood, "_client", None)
+    flood._down_until = 0.0
+
+
+def test_blocked_sender_is_stored_not_engaged(db, app, twilio, fake_engine, fixture_form):
+    with db.session() as s:
+        s.add(Citizen(phone="+919839012345", blocked=True))
+    r = twilio.post("/twilio/sms", fixture_form("sms", "text", Body="register jhansi theft_mobile"))
+    assert r.status_code == 200 and BLOCKED["hi"] in r.get_data(as_text=True)
+    with db.session() as s:
+        m = s.scalar(select(Message))
+        assert m.status == "blocked" and m.body == "register jhansi theft_mobile"
+        assert _count(s, Complaint) == 0 and _count(s, Conversation) == 0
+    # the same number on WhatsApp is the same (blocked) citizen
+    r = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text"))
+    assert BLOCKED["hi"] in r.get_data(as_text=True)
+
+
+def test_engine_crash_never_answers_5xx(db, app, twilio, fake_engine, fixture_form, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(fake_engine, "handle", boom)
+    r = twilio.post("/twilio/sms", fixture_form("sms", "text"))
+    assert r.status_code == 200 and SORRY["hi"] in r.get_data(as_text=True)
+    with db.session() as s:
+        assert s.scalar(select(Message.status)) == "error"
+
+
+def test_same_phone_on_sms_and_whatsapp_is_one_citizen_one_conversation(db, app, twilio, fake_engine, fixture_form):
+    twilio.post("/twilio/sms", fixture_form("sms", "text"))
+    twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text"))
+    with db.session() as s:
+        [cit] = s.scalars(select(Citizen)).all()
+        assert cit.phone == "+919839012345" and cit.wa_id == "+919839012345" and cit.last_whatsapp_at
+        [conv] = s.scalars(select(Conversation)).all()
+        assert conv.state == {"turns": 2} and conv.channel == "whatsapp"
+
+
+def test_wa_only_citizen_alert_phone_gets_sms_alerts(db, app, twilio, fake_engine, fixture_form, recorder, drain):
+    sid2 = "SM" + "9" * 32
+    twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "wa_id_only", Body="phone +919839055555"))
+    r = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "wa_id_only", MessageSid=sid2, SmsSid=sid2,
+                                                     Body="register kanpur_nagar theft_other"))
+    assert "registered KNP-" in r.get_data(as_text=True)
+    with db.session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.phone == "+919839055555" and c.wa_id == "IN.1349120865530274191"
+        assert s.scalar(select(Citizen.sms_ok)) is True

@@ -1,0 +1,458 @@
+"""Speech to text: one interface, two Whisper backends, language limited to the zone's languages.
+
+* ``faster-whisper`` (default): CTranslate2, int8 on CPU, the packaged multilingual "base" model.
+* ``openai-whisper`` (optional extra ``pip install torch==2.13.0 openai-whisper``): the reference
+  implementation on the very same weights (converted by :func:`voice.model.ensure_openai_checkpoint`);
+  on a CUDA machine :meth:`OpenAIWhisperTranscriber.transcribe_many` batches many voice notes'
+  30-second windows through ``whisper.decode``, which is where a GPU's speed is.
+
+Environment:
+    BHAROSA_WHISPER_BACKEND: ``faster-whisper`` (default) or ``openai-whisper``.
+    BHAROSA_WHISPER_THREADS: CPU threads for inference (default 2).
+    BHAROSA_WHISPER_BEAM: beam size (default 5).
+    BHAROSA_WHISPER_DEVICE: ``cpu``/``cuda``/``auto`` (default: cpu for faster-whisper, auto for openai-whisper).
+    BHAROSA_WHISPER_MODEL: see :mod:`voice.model`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from voice.audio import SAMPLE_RATE, Source, decode
+
+BACKENDS = ("faster-whisper", "openai-whisper")
+DEFAULT_BACKEND = "faster-whisper"
+WINDOW_SAMPLES = 30 * SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded stretch of speech.
+
+    Attributes:
+        start: seconds from the start of the audio.
+        end: seconds from the start of the audio.
+        text: the words.
+        avg_logprob: mean token log-probability.
+        no_speech_prob: the model's probability that the window holds no speech.
+    """
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said.
+
+    Attributes:
+        text: the transcript, stripped.
+        language: the language chosen among the zone's languages (``hi`` or ``en``).
+        confidence: 0..1; below the zone's ``conversation.low_confidence`` the bot reads it back or hands
+            it to staff. Product of the duration-weighted ``exp(avg_logprob) * (1 - no_speech_prob)`` and a
+            penalty when the configured languages carry less than half of the detector's probability.
+        duration: seconds of audio.
+        segments: the segments, in order.
+        language_probability: probability of ``language`` among the configured languages.
+        language_share: the detector's total probability on the configured languages (low: another language).
+        backend: which backend made it.
+    """
+
+    text: str
+    language: str
+    confidence: float
+    duration: float
+    segments: tuple[Segment, ...] = ()
+    language_probability: float = 0.0
+    language_share: float = 1.0
+    backend: str = ""
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+class Transcriber(Protocol):
+    """What every backend offers."""
+
+    name: str
+    languages: tuple[str, ...]
+
+    def detect_language(self, audio: np.ndarray) -> dict[str, float]:
+        """Probabilities of every language the model knows, for the first 30 s."""
+
+    def transcribe(self, audio: np.ndarray | Source, *, language: str | None = None) -> Transcript:
+        """Transcribe one clip."""
+
+    def transcribe_many(self, audios: Sequence[np.ndarray], *, language: str | None = None) -> list[Transcript]:
+        """Transcribe several clips (batched where the backend can)."""
+
+
+def configured_languages() -> tuple[str, ...]:
+    """The zone's languages (config.yaml ``languages``), e.g. ``("hi", "en")``."""
+    from zone import get_zone
+
+    return tuple(get_zone().languages)
+
+
+def language_weights() -> dict[str, float]:
+    """Prior weights on the detector's language probabilities: ``BHAROSA_LANGUAGE_WEIGHTS`` (``hi=100,en=1``).
+
+    Whisper's language identification learnt its prior from training data in which English outweighs
+    Hindi by orders of magnitude; in this zone Hindi is the default language. Measured on espeak-ng clips
+    with the "base" model, p(hi)/p(en) was <= 0.004 for English speech and >= 0.025 for Hindi speech, so
+    a weight of 100 on Hindi separates them (see docs/voice.md); real voices separate far more easily.
+    """
+    raw = os.environ.get("BHAROSA_LANGUAGE_WEIGHTS", "hi=100")
+    out: dict[str, float] = {}
+    for part in raw.split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = float(v)
+    return out
+
+
+def pick_language(probs: dict[str, float], allowed: Sequence[str],
+                  weights: dict[str, float] | None = None) -> tuple[str, float, float]:
+    """Choose the most probable language among ``allowed``, after the prior weights.
+
+    Args:
+        probs: language code → probability, over all of the model's languages.
+        allowed: the configured languages.
+        weights: language → prior weight; default :func:`language_weights`.
+
+    Returns:
+        ``(language, its probability among the allowed ones, share of all (weighted) probability on the
+        allowed ones)``; a low share means the speech is probably in another language.
+    """
+    weights = language_weights() if weights is None else weights
+    wp = {k: v * weights.get(k, 1.0) for k, v in probs.items()}
+    total = sum(wp.values()) or 1.0
+    share = sum(wp.get(lang, 0.0) for lang in allowed)
+    best = max(allowed, key=lambda lang: wp.get(lang, 0.0))
+    return best, (wp.get(best, 0.0) / share if share > 0 else 1.0 / len(allowed)), share / total
+
+
+def segment_confidence(segments: Sequence[Segment]) -> float:
+    """Duration-weighted ``exp(avg_logprob) * (1 - no_speech_prob)`` over segments; 0 when there are none."""
+    num = den = 0.0
+    for s in segments:
+        if not s.text.strip():
+            continue
+        w = max(s.end - s.start, 0.1)
+        num += w * math.exp(min(s.avg_logprob, 0.0)) * (1.0 - s.no_speech_prob)
+        den += w
+    return num / den if den else 0.0
+
+
+def _confidence(segments: Sequence[Segment], share: float) -> float:
+    conf = segment_confidence(segments) * min(1.0, share / 0.5)
+    return float(min(1.0, max(0.0, conf)))
+
+
+def _as_samples(audio: np.ndarray | Source) -> np.ndarray:
+    if isinstance(audio, np.ndarray):
+        return audio.astype(np.float32, copy=False).reshape(-1)
+    return decode(audio).samples
+
+
+def _env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    return int(v) if v else default
+
+
+class FasterWhisperTranscriber:
+    """faster-whisper (CTranslate2) backend: the CPU default, int8."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model: str | None = None, *, device: str | None = None, compute_type: str | None = None,
+                 cpu_threads: int | None = None, beam_size: int | None = None, languages: Sequence[str] | None = None,
+                 without_timestamps: bool = True, vad_filter: bool = False):
+        """Load the model.
+
+        Args:
+            model: model folder or name; default :func:`voice.model.resolve_model` (the packaged model).
+            device: ``cpu`` (default) or ``cuda``.
+            compute_type: default ``int8`` on CPU, ``float16`` on CUDA.
+            cpu_threads: default ``BHAROSA_WHISPER_THREADS`` or 2.
+            beam_size: default ``BHAROSA_WHISPER_BEAM`` or 5.
+            languages: allowed languages; default the zone's.
+            without_timestamps: decode without timestamp tokens (faster; segments then span 30 s windows).
+            vad_filter: drop non-speech with Silero VAD before decoding.
+        """
+        from faster_whisper import WhisperModel
+
+        from voice.model import resolve_model
+
+        self.device = device or os.environ.get("BHAROSA_WHISPER_DEVICE", "cpu")
+        if self.device == "auto":
+            self.device = "cpu"
+        self.compute_type = compute_type or ("int8" if self.device == "cpu" else "float16")
+        self.cpu_threads = cpu_threads or _env_int("BHAROSA_WHISPER_THREADS", 2)
+        self.beam_size = beam_size or _env_int("BHAROSA_WHISPER_BEAM", 5)
+        self.languages = tuple(languages or configured_languages())
+        self.without_timestamps = without_timestamps
+        self.vad_filter = vad_filter
+        self.model_path = resolve_model(model)
+        self.model = WhisperModel(self.model_path, device=self.device, compute_type=self.compute_type,
+                                  cpu_threads=self.cpu_threads, num_workers=1, local_files_only=True)
+
+    def detect_language(self, audio: np.ndarray) -> dict[str, float]:
+        """Language probabilities for the first 30 s of 16 kHz mono audio.
+
+        Args:
+            audio: 16 kHz mono float32 samples.
+
+        Returns:
+            Language code → probability, every language the model knows.
+        """
+        _, _, probs = self.model.detect_language(audio=_as_samples(audio)[:WINDOW_SAMPLES])
+        return dict(probs)
+
+    def transcribe(self, audio: np.ndarray | Source, *, language: str | None = None) -> Transcript:
+        """Transcribe one clip, choosing the language among the configured ones unless given.
+
+        Args:
+            audio: 16 kHz mono float32 samples, or a path/bytes/file that :func:`voice.audio.decode` reads.
+            language: force a language (skips detection).
+
+        Returns:
+            The transcript.
+        """
+        samples = _as_samples(audio)
+        share, lang_p = 1.0, 1.0
+        if language is None:
+            language, lang_p, share = pick_language(self.detect_language(samples), self.languages)
+        segs, info = self.model.transcribe(samples, language=language, task="transcribe", beam_size=self.beam_size,
+                                           without_timestamps=self.without_timestamps, vad_filter=self.vad_filter)
+        segments = tuple(Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segs)
+        text = " ".join(s.text for s in segments if s.text).strip()
+        return Transcript(text, language, _confidence(segments, share), samples.size / SAMPLE_RATE, segments,
+                          lang_p, share, self.name)
+
+    def transcribe_many(self, audios: Sequence[np.ndarray], *, language: str | None = None) -> list[Transcript]:
+        """Transcribe several clips one after another (CTranslate2 on CPU gains nothing from batching here)."""
+        return [self.transcribe(a, language=language) for a in audios]
+
+
+class OpenAIWhisperTranscriber:
+    """openai-whisper (PyTorch) backend: the reference, and the batched GPU path."""
+
+    name = "openai-whisper"
+
+    def __init__(self, checkpoint: str | None = None, *, device: str | None = None, cpu_threads: int | None = None,
+                 beam_size: int | None = None, languages: Sequence[str] | None = None, without_timestamps: bool = True,
+                 vad_filter: bool = False, fp16: bool | None = None):
+        """Load the model (converted from the same CTranslate2 weights unless a checkpoint is given).
+
+        Args:
+            checkpoint: an openai-whisper ``.pt`` file or model name in the local whisper cache; default
+                ``BHAROSA_WHISPER_MODEL`` if it is a ``.pt`` file, else the converted packaged model.
+            device: ``cpu``, ``cuda`` or ``auto`` (default: ``BHAROSA_WHISPER_DEVICE`` or auto).
+            cpu_threads: torch threads; default ``BHAROSA_WHISPER_THREADS`` or 2.
+            beam_size: default ``BHAROSA_WHISPER_BEAM`` or 5.
+            languages: allowed languages; default the zone's.
+            without_timestamps: decode without timestamp tokens.
+            vad_filter: drop non-speech with Silero VAD (the same one faster-whisper uses) before decoding.
+            fp16: half precision; default True on CUDA, False on CPU.
+        """
+        import torch
+        import whisper
+
+        from voice.model import configured_model, ensure_openai_checkpoint
+
+        dev = device or os.environ.get("BHAROSA_WHISPER_DEVICE", "auto")
+        if dev == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = dev
+        self.cpu_threads = cpu_threads or _env_int("BHAROSA_WHISPER_THREADS", 2)
+        if dev == "cpu":
+            torch.set_num_threads(self.cpu_threads)
+        self.beam_size = beam_size or _env_int("BHAROSA_WHISPER_BEAM", 5)
+        self.languages = tuple(languages or configured_languages())
+        self.without_timestamps = without_timestamps
+        self.vad_filter = vad_filter
+        self.fp16 = (dev == "cuda") if fp16 is None else fp16
+        if checkpoint is None:
+            conf = configured_model()
+            if conf and conf.endswith(".pt"):
+                checkpoint = conf
+            elif conf and not os.path.isdir(conf):
+                checkpoint = conf  # a name: whisper.load_model finds it in ~/.cache/whisper or fails
+            else:
+                checkpoint = str(ensure_openai_checkpoint(model_dir=conf))
+        self.checkpoint = checkpoint
+        self.model = whisper.load_model(checkpoint, device=dev)
+        if not self.fp16:
+            self.model = self.model.float()
+        self._whisper = whisper
+        self._torch = torch
+
+    def _mel(self, samples: np.ndarray):
+        w = self._whisper
+        audio = w.pad_or_trim(self._torch.from_numpy(np.ascontiguousarray(samples)).to(self.device))
+        mel = w.log_mel_spectrogram(audio, n_mels=self.model.dims.n_mels)
+        return w.pad_or_trim(mel, w.audio.N_FRAMES)
+
+    def detect_language(self, audio: np.ndarray) -> dict[str, float]:
+        """Language probabilities for the first 30 s of 16 kHz mono audio.
+
+        Args:
+            audio: 16 kHz mono float32 samples.
+
+        Returns:
+            Language code → probability, every language the model knows.
+        """
+        mel = self._mel(_as_samples(audio)[:WINDOW_SAMPLES])
+        dtype = self._torch.float16 if self.fp16 else self._torch.float32
+        with self._torch.inference_mode():
+            _, probs = self.model.detect_language(mel.to(dtype))
+        return dict(probs)
+
+    def _vad(self, samples: np.ndarray) -> np.ndarray:
+        from faster_whisper.vad import collect_chunks, get_speech_timestamps
+
+        chunks = get_speech_timestamps(samples)
+        return np.concatenate(collect_chunks(samples, chunks)[0]) if chunks else samples[:0]
+
+    def transcribe(self, audio: np.ndarray | Source, *, language: str | None = None) -> Transcript:
+        """Transcribe one clip with ``whisper.transcribe``, choosing the language among the configured ones.
+
+        Args:
+            audio: 16 kHz mono float32 samples, or a path/bytes/file that :func:`voice.audio.decode` reads.
+            language: force a language (skips detection).
+
+        Returns:
+            The transcript.
+        """
+        samples = _as_samples(audio)
+        duration = samples.size / SAMPLE_RATE
+        if self.vad_filter:
+            samples = self._vad(samples)
+        share, lang_p = 1.0, 1.0
+        if language is None:
+            language, lang_p, share = pick_language(self.detect_language(samples), self.languages)
+        with self._torch.inference_mode():
+            res = self._whisper.transcribe(self.model, samples, language=language, task="transcribe",
+                                           beam_size=self.beam_size, best_of=self.beam_size, fp16=self.fp16,
+                                           without_timestamps=self.without_timestamps, verbose=None)
+        segments = tuple(Segment(float(s["start"]), float(s["end"]), s["text"].strip(), float(s["avg_logprob"]),
+                                 float(s["no_speech_prob"])) for s in res["segments"])
+        text = " ".join(s.text for s in segments if s.text).strip()
+        return Transcript(text, language, _confidence(segments, share), duration, segments, lang_p, share, self.name)
+
+    def transcribe_many(self, audios: Sequence[np.ndarray], *, language: str | None = None,
+                        batched: bool | None = None, batch_size: int = 16,
+                        beam_size: int | None = None) -> list[Transcript]:
+        """Transcribe many clips; on CUDA, their 30-second windows are decoded in batches with ``whisper.decode``.
+
+        Each clip is cut into 30 s windows; every window's log-mel is made on the device; the language is
+        detected per clip (first window, batched) among the configured ones; windows are grouped by language
+        and decoded ``batch_size`` at a time without timestamps. Windows are decoded independently (no
+        conditioning on the previous window's text), which is what makes batching possible.
+
+        Args:
+            audios: 16 kHz mono float32 arrays.
+            language: force one language for all clips.
+            batched: use the batched path; default: only on CUDA (on CPU, per-clip ``transcribe``).
+            batch_size: windows per ``whisper.decode`` call.
+            beam_size: default greedy (1) on the batched path, the best throughput on a GPU.
+
+        Returns:
+            One transcript per clip, in order.
+        """
+        if batched is None:
+            batched = self.device == "cuda"
+        if not batched:
+            return [self.transcribe(a, language=language) for a in audios]
+        torch, w = self._torch, self._whisper
+        dtype = torch.float16 if self.fp16 else torch.float32
+        clips = [_as_samples(a) for a in audios]
+        windows: list[tuple[int, int]] = []  # (clip index, window index)
+        mels = []
+        for i, a in enumerate(clips):
+            for j, start in enumerate(range(0, max(a.size, 1), WINDOW_SAMPLES)):
+                windows.append((i, j))
+                mels.append(self._mel(a[start:start + WINDOW_SAMPLES]))
+        langs: dict[int, tuple[str, float, float]] = {}
+        with torch.inference_mode():
+            if language is None:
+                firsts = [k for k, (_, j) in enumerate(windows) if j == 0]
+                for b in range(0, len(firsts), batch_size):
+                    idx = firsts[b:b + batch_size]
+                    _, probs = self.model.detect_language(torch.stack([mels[k] for k in idx]).to(dtype))
+                    for k, p in zip(idx, probs, strict=True):
+                        langs[windows[k][0]] = pick_language(p, self.languages)
+            else:
+                langs = {i: (language, 1.0, 1.0) for i in range(len(clips))}
+            results: dict[tuple[int, int], object] = {}
+            for lang in sorted({v[0] for v in langs.values()}):
+                ks = [k for k, (i, _) in enumerate(windows) if langs[i][0] == lang]
+                opts = w.DecodingOptions(task="transcribe", language=lang, beam_size=beam_size, fp16=self.fp16,
+                                         without_timestamps=True)
+                for b in range(0, len(ks), batch_size):
+                    idx = ks[b:b + batch_size]
+                    out = w.decode(self.model, torch.stack([mels[k] for k in idx]).to(dtype), opts)
+                    for k, r in zip(idx, out, strict=True):
+                        results[windows[k]] = r
+        transcripts = []
+        for i, a in enumerate(clips):
+            segs = []
+            for (_, j), r in sorted((key, r) for key, r in results.items() if key[0] == i):
+                start = j * 30.0
+                end = min(a.size / SAMPLE_RATE, start + 30.0)
+                segs.append(Segment(start, end, r.text.strip(), float(r.avg_logprob), float(r.no_speech_prob)))
+            lang, lang_p, share = langs[i]
+            text = " ".join(s.text for s in segs if s.text).strip()
+            transcripts.append(Transcript(text, lang, _confidence(segs, share), a.size / SAMPLE_RATE, tuple(segs),
+                                          lang_p, share, self.name, {"batched": True}))
+        return transcripts
+
+
+_instances: dict[str, Transcriber] = {}
+_lock = threading.Lock()
+
+
+def get_transcriber(backend: str | None = None) -> Transcriber:
+    """The process-wide transcriber for a backend, loaded on first use.
+
+    Args:
+        backend: ``faster-whisper`` or ``openai-whisper``; default ``BHAROSA_WHISPER_BACKEND`` or faster-whisper.
+
+    Returns:
+        The shared instance (thread-safe to obtain; callers serialise inference through the worker).
+
+    Raises:
+        ValueError: unknown backend.
+        voice.model.ModelError: the model cannot be prepared.
+    """
+    backend = backend or os.environ.get("BHAROSA_WHISPER_BACKEND") or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown transcription backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    inst = _instances.get(backend)
+    if inst is None:
+        with _lock:
+            inst = _instances.get(backend)
+            if inst is None:
+                cls = FasterWhisperTranscriber if backend == "faster-whisper" else OpenAIWhisperTranscriber
+                inst = _instances[backend] = cls()
+    return inst
+
+
+def transcribe(audio: np.ndarray | Source, *, language: str | None = None, backend: str | None = None) -> Transcript:
+    """Transcribe one clip with the process-wide transcriber (see :func:`get_transcriber`)."""
+    return get_transcriber(backend).transcribe(audio, language=language)
+
+
+def transcribe_many(audios: Sequence[np.ndarray], *, language: str | None = None,
+                    backend: str | None = None) -> list[Transcript]:
+    """Transcribe many clips with the process-wide transcriber (batched on the openai-whisper CUDA path)."""
+    return get_transcriber(backend).transcribe_many(audios, language=language)
