@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -36,6 +37,29 @@ def check_environment() -> None:
         raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")
 
 
+def secret_key() -> str:
+    """``BHAROSA_SECRET_KEY``, else a key kept in var/secret_key so every worker process shares it."""
+    key = os.environ.get("BHAROSA_SECRET_KEY")
+    if key:
+        return key
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "var", "secret_key")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may be writing it right now
+            with open(path, encoding="ascii") as fh:
+                key = fh.read().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty: delete it or set BHAROSA_SECRET_KEY") from None
+    key = os.urandom(32).hex()
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key)
+    return key
+
+
 def create_app(database_url: str | None = None, *, check_env: bool = True, **overrides) -> Flask:
     """Build the Flask app.
 
@@ -51,7 +75,7 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     if check_env:
         check_environment()
     app = Flask(__name__, static_folder=None)
-    app.config.update(SECRET_KEY=os.environ.get("BHAROSA_SECRET_KEY") or os.urandom(32).hex(),
+    app.config.update(SECRET_KEY=secret_key(),
                       MAX_CONTENT_LENGTH=64 * 1024 * 1024, JSON_AS_ASCII=False)
     app.config.update(overrides)
     app.json.ensure_ascii = False

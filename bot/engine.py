@@ -206,7 +206,8 @@ def _dispatch(ctx: _Ctx) -> None:
         _reask(ctx, quiet=True)
         return
     if r.intent == "cancel" and r.intent_confidence >= 0.55 and not (asked == "name" and r.intent_confidence < 0.8):
-        restart = re.search(r"shuru|start|restart|phir se|dobara|फिर से|शुरू|again|reset|naya|nayi", text, re.I)
+        restart = re.search(r"shuru|start|restart|phir se|dobara|dubara|फिर से|शुरू|दोबारा|again|reset|naya|nayi|"
+                            r"begin|afresh|fresh|scratch|naye sire|नए सिरे", text, re.I)
         st.update(_base_state(st))
         if restart:
             ctx.say("restart")

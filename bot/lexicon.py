@@ -211,7 +211,7 @@ def find_category_keywords(text: str, lx: Lexicon | None = None) -> dict[str, fl
     single, multi, fkeys = _category_index()
     t = fold_devanagari(text.lower())
     rom = romanize(t).lower() if has_devanagari(t) else t
-    toks = set(tokens(t)) | set(tokens(rom))
+    toks = list(dict.fromkeys(tokens(t) + tokens(rom)))  # ordered: the same scores in every process
     scores: dict[str, float] = {}
     for tok in toks:
         for cat in single.get(tok, ()):

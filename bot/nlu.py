@@ -435,6 +435,10 @@ def categorize(text: str) -> tuple[str | None, float]:
         scores.values(), default=0) < 2 and not (_CYBER_STRONG.search(text) or _THREAT_STRONG.search(text))
     if scores and not strong_theft:
         best = max(scores, key=lambda k: scores[k])
+        tied = [k for k in scores if scores[k] == scores[best]]
+        if len(tied) > 1:  # keywords alone cannot choose ("padosi" + "dj"): the classifier decides
+            probs = dict(zip(category_model().classes_, category_model().proba(features_text(text)), strict=True))
+            best = max(tied, key=lambda k: probs.get(k, 0.0))
         if scores[best] >= 1 and not (theft and objects["theft_other"] > scores[best] + 1):
             return best, min(1.0, 0.6 + 0.2 * scores[best])
     if objects["lost_documents"] and not objects["theft_mobile"] and not objects["theft_vehicle"]:
@@ -564,6 +568,107 @@ def resolve_places(text: str, hint_district: str | None = None) -> dict:
             "station_names": names, "candidates": cands, "explicit": explicit, "matches": matches}
 
 
+# -- the emergency check -----------------------------------------------------------------------
+# A citizen in danger must be told to call 112 at once, so danger happening *now* is decided by rules
+# as well as by the classifier: an explicit "now" cue or a progressive violent verb, or a cry for help,
+# shooting, fire, a riot, an accident with injured people, a child missing for hours. Habitual ("roz",
+# "daily") and past ("kal", "was", "tha") wording vetoes it unless the danger is said to continue.
+_W = r"(?<![\w\u0900-\u097F])"  # word start (also for Devanagari, where \b is unreliable)
+_E = r"(?![\w\u0900-\u097F])"
+def _rx(pattern: str) -> re.Pattern[str]:
+    """Compile a pattern folded like the text it reads (no nukta, chandrabindu as anusvara), ignoring case."""
+    return re.compile(fold_devanagari(pattern), re.I)
+
+
+_NOW = _rx(
+    _W + r"(?:abhi|abhie|abi|abhee|अभी|ab bhi|अब भी)" + _E + r"(?!\s*(?:tak|nahi|nahin|nhi|तक|नहीं))|right now|"
+    r"just now|going on|happening|at the moment|at this moment|this moment|as we speak|still going|isi waqt|"
+    r"is waqt|isi samay|इसी वक्त|इस वक्त|इसी समय|इस समय|turant|turant|तुरंत|immediately|asap|jaldi|jldi|jaldee|"
+    r"जल्दी|fauran|फौरन|urgent|ho rahi hai|ho raha hai|ho rahe hain|हो रही है|हो रहा है|हो रहे हैं|chal rahi|"
+    r"chal raha|chal rahe|चल रही|चल रहा|चल रहे")
+_DANGER = _rx(
+    r"maar|mar rah|maar rah|peet|pit rah|pitai|पिटाई|मार|पीट|hamla|hamle|हमला|attack|beat|hitting|hit me|stab|"
+    r"chaku|chaaku|chhura|knife|चाकू|छुरा|goli|गोली|firing|fire kar|फायरिंग|gun|pistol|katta|kattaa|tamancha|"
+    r"bandook|bandooq|banduk|बंदूक|तमंचा|कट्टा|weapon|hathiyar|हथियार|loot|लूट|robbery|robbing|rob |dacoit|daka|"
+    r"dakait|डकैती|डाका|ghus|घुस|break(?:ing)? in|broke in|intruder|kidnap|apharan|अपहरण|agwa|zabardasti|"
+    r"जबरदस्ती|ज़बरदस्ती|aag|आग|fire|jal raha|jal rahi|जल रहा|जल रही|accident|एक्सीडेंट|durghatna|दुर्घटना|ghayal|"
+    r"ghaayal|घायल|injur|bleed|khoon|khun|खून|danga|दंगा|riot|ladai|larai|लड़ाई|jhagda|jhagra|झगड़ा|fight|"
+    r"marpeet|maarpeet|मारपीट|"
+    + _W + r"(?:chor|chors|choro|thief|thieves|burglars?|robbers?|चोर|चोरों)" + _E
+    + r"|threaten.* (?:kill|knife|gun)|jaan se|जान से|tezaab|acid|तेजाब|तेज़ाब|rape|balatkar|"
+    r"बलात्कार|chhed|छेड़|molest|peecha|pichha|पीछा|follow")
+_ALWAYS = _rx(
+    _W + r"(?:bachao|bachaao|bachaw|bachaoo|bachalo|bacha lo|बचाओ|बचा लो|बचाइए|bachaiye)" + _E + r"|save me|"
+    r"help\s*!*\s*help|somebody help|please help me|goli chal|goliyan chal|गोली चल|गोलियां चल|गोलियाँ चल|"
+    r"firing ho|फायरिंग हो|shots? fired|shooting|gunshot|aag lag|आग लग|on fire|fire in|caught fire|"
+    r"jaan khatre|jaan ko khatra|जान खतरे|जान को खतरा|life (?:is )?in danger|danger to my life|khoon beh|"
+    r"खून बह|bleeding|danga ho|दंगा हो|riot|pathrav|pathraav|पथराव|stone pelting|kidnap(?:ped|ping)|"
+    r"apharan ho|अपहरण हो|is dying|"
+    r"(?:has|having|with|holding) an? (?:gun|pistol|knife|revolver|weapon)|"
+    r"(?:paas|haath me|haath mein|hath me|हाथ में|पास) (?:pistol|katta|kattaa|tamancha|bandook|banduk|chaku|chaaku|"
+    r"talwar|पिस्तौल|कट्टा|तमंचा|बंदूक|चाकू|तलवार)|mar jayega|"
+    r"mar jaayegi|mar jayegi|मर जाएगा|मर जाएगी|breaking into|broken into my house right|"
+    r"gun point|gunpoint|bandook ki nok|बंदूक की नोक|chaku ki nok|चाकू की नोक|knife ?point")
+_PROGRESSIVE = _rx(
+    r"(?:maar|mar|peet|pit|pitai kar|hamla kar|loot|looot|ghus|dhakka de|kheench|ghaseet|jala|chaku maar|"
+    r"goli maar|goli chala|goliyan chala|fire kar|chhed|pichha kar|peecha kar|kheech|zabardasti(?: \w+){1,3})"
+    r"\s*(?:rah[aie]|rhe|rha|rhi)|(?:darwaza|darwaja|door|gate|kivad)\W+(?:\w+\W+){0,3}(?:tod|tor|break)|"
+    r"(?:दरवाज़ा|दरवाजा|गेट|किवाड़)\s+(?:\S+\s+){0,3}तोड़|"
+    r"(?:मार|पीट|हमला कर|लूट|घुस|जला|घसीट|खींच|छेड़|पीछा कर|गोली चला|फायर कर)\s*(?:रहा|रहे|रही)|"
+    r"(?:is|are|am|they're|he's|she's) (?:beating|hitting|attacking|stabbing|shooting|robbing|looting|"
+    r"breaking|chasing|strangling|choking|burning|kidnapping|assaulting|threatening me with)|"
+    r"being (?:beaten|attacked|hit|robbed|chased|kidnapped|assaulted|stabbed|followed)")
+_ACCIDENT = _rx(r"accident|एक्सीडेंट|दुर्घटना|durghatna|takkar|टक्कर|hit and run|collision|crash")
+_HURT = _rx(r"ghayal|ghaayal|घायल|injur|hurt|bleed|khoon|khun|खून|behosh|बेहोश|unconscious|"
+                   r"serious|gambhir|गंभीर|mar gay|मर गय|dead|died|ambulance|एम्बुलेंस|sadak pe pad|pade hain|"
+                   r"पड़े हैं|pada hai|पड़ा है|tadap|तड़प")
+_CHILD = _rx(
+    _W + r"(?:bachch\w*|bacch\w*|bache|bachi|बच्च[\u0900-\u097F]*|child\w*|kids?|sons?|daughters?|ladk[aei]|"
+    r"लड़क[ाीे]|beti|beta|bete|बेटी|बेटा|bhai|bhen|behen|bahan|भाई|बहन|pot[aei]|पोत[ाी]|nati|नाती|wife|biwi|"
+    r"patni|पत्नी|girl|boy|ladies|aurat|औरत|mahila|महिला)" + _E)
+_TAKEN = _rx(r"utha(?:kar| kar|ke| ke)? le (?:gay|ja rah)|उठा(?:कर| कर| के)? ले (?:गय|गए|जा रह)|"
+                    r"le ja rah|ले जा रह|taking (?:her|him) away|dragging|"
+                    r"gaadi me (?:daal|bitha)|गाड़ी में (?:डाल|बिठा)")
+_MISSING = _rx(r"missing|lapata|laapata|laapta|lapta|लापता|gum ho|गुम हो|gayab|गायब|kho gay|खो गय|"
+                      r"nahi mil rah|nahin mil rah|नहीं मिल रह|not found|can't find|cannot find|ghar nahi aa|"
+                      r"ghar nahi laut|घर नहीं आ|घर नहीं लौट|not come home|not returned|hasn't come")
+_RECENT = _rx(r"ghante|ghanton|ghanto|घंटे|घंटों|hours?|subah se|shaam se|dopahar se|सुबह से|शाम से|"
+                     r"दोपहर से|since (?:morning|evening|afternoon|noon)|school se|tuition se|abhi|अभी|aaj|आज|"
+                     r"today|tonight|raat se|रात से")
+_HABIT = _rx(_W + r"(?:roz|rooj|roj|rozana|daily|everyday|every day|every night|har din|har roz|har raat|"
+                    r"रोज़|रोज|रोजाना|हर दिन|हर रोज|aksar|often|always|hamesha|हमेशा|baar baar|बार बार|kai baar|"
+                    r"कई बार|lagatar|लगातार|mahino se|महीनों से|saalon se|years)" + _E)
+_PAST = _rx(_W + r"(?:kal|कल|parso|parson|परसों|yesterday|last (?:night|week|month|year)|tha|thi|थी|था|"
+                   r"थे|was|were|had|ago|pehle|pahle|पहले|pichle|pichhle|पिछले|din se|dino se|दिन से|दिनों से|"
+                   r"hafte|हफ्ते|mahine|महीने|week|month)" + _E)
+_STILL = _rx(_W + r"(?:abhi bhi|ab bhi|abhi tak jaari|still|अभी भी|अब भी)" + _E)
+
+
+def emergency_cue(text: str) -> bool:
+    """True when a message says someone is in danger now (see the comment above the patterns).
+
+    ``"मेरे पति मुझे अभी मार रहे हैं"``, ``"robbery going on"`` and ``"bachao"`` are; ``"kal mera phone
+    chori hua"``, ``"pati roz marpeet karta hai"`` and ``"kal raat jhagda hua tha"`` are not.
+    """
+    t = fold_devanagari(text.lower())
+    habitual = bool(_HABIT.search(t))
+    past = bool(_PAST.search(t)) and not _STILL.search(t)
+    now = bool(_NOW.search(t))
+    if _ALWAYS.search(t) and not (past and not now):
+        return True
+    if past or habitual and not now:
+        return False
+    if _PROGRESSIVE.search(t):
+        return True
+    if now and _DANGER.search(t):
+        return True
+    if _ACCIDENT.search(t) and _HURT.search(t):
+        return True
+    if _CHILD.search(t) and _TAKEN.search(t):  # a person carried off, not a thing
+        return True
+    return bool(_CHILD.search(t) and _MISSING.search(t) and _RECENT.search(t))
+
+
 def classify_intent(text: str) -> tuple[str, float]:
     """Intent and probability for a cleaned text (rules for references and stars first)."""
     if not text or not re.search(r"[\w\u0900-\u097F]", text):
@@ -572,11 +677,18 @@ def classify_intent(text: str) -> tuple[str, float]:
     probs = model.proba(features_text(text))
     ranked = sorted(zip(model.classes_, probs, strict=True), key=lambda x: -x[1])
     intent, conf = str(ranked[0][0]), float(ranked[0][1])
+    if emergency_cue(text):
+        return "emergency", max(conf, 0.9) if intent == "emergency" else 0.9
+    if intent == "emergency" and conf < 0.5:
+        # the engine ignores a doubtful emergency anyway; say what the message most likely is instead
+        intent, conf = str(ranked[1][0]), float(ranked[1][1])
     ref = find_ref(text)
     if ref:
         rest = _ref_rx().sub(" ", text)
         if find_rating(rest, bare_ok=True) is not None and re.search(r"\d|⭐", rest):
             return "give_feedback", max(conf, 0.9)
+        if re.match(r"\s*[-:,]?\s*[1-5](?:\s*/\s*5)?(?![\d:./-])", text[text.upper().find(ref) + len(ref):]):
+            return "give_feedback", max(conf, 0.9)  # "KNP-7F3K9Q 2 ...": the rating format the bot asks for
         if not re.search(r"[\w\u0900-\u097F]", rest) or intent not in ("give_feedback", "check_status"):
             return "check_status", max(conf, 0.8)
     return intent, conf

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 T: dict[str, dict[str, str]] = {
-    "welcome": {"hi": "नमस्ते! बरोसा पुलिस शिकायत सेवा। क्या मदद करें?",
+    "welcome": {"hi": "नमस्ते! भरोसा पुलिस शिकायत सेवा। क्या मदद करें?",
                 "en": "Hello! Bharosa police complaint service. How can we help?"},
     "help": {"hi": "यहाँ आप पुलिस शिकायत दर्ज कर सकते हैं, उसकी स्थिति जान सकते हैं और फीडबैक दे सकते हैं। "
                    "जो हुआ, अपने शब्दों में लिखें। आपात स्थिति में 112 पर कॉल करें।",

@@ -235,7 +235,8 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
                 if any("{ref}" in r.text for r in replies):
                     replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]
                 else:
-                    replies.append(Reply(REGISTERED[c.language if c.language in REGISTERED else "hi"].format(ref=c.ref)))
+                    lang = c.language if c.language in REGISTERED else "hi"
+                    replies.append(Reply(REGISTERED[lang].format(ref=c.ref)))
             session.flush()
     except Exception:
         log.exception("engine failed on message %s", msg.sid)

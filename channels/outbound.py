@@ -178,8 +178,9 @@ def deliver(session: Session, row: Outbox) -> None:
                       payload={"template": payload.get("template"), "part": i, "parts": len(parts),
                                "dlt_template_id": dlt_id, **extra})
         try:
-            sid, status = _send_part(channel, to, text, from_=msg.from_addr, callback=status_callback_url(row.id, i, len(parts)),
-                                     dlt_id=dlt_id, extra=extra, row_id=row.id, part=i)
+            sid, status = _send_part(channel, to, text, from_=msg.from_addr,
+                                     callback=status_callback_url(row.id, i, len(parts)), dlt_id=dlt_id,
+                                     extra=extra, row_id=row.id, part=i)
         except tw.SendError as exc:
             if exc.retryable:
                 session.execute(update(Outbox).where(Outbox.id == row.id).values(status="enqueued",

@@ -46,7 +46,7 @@ ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 
 T: dict[str, dict[str, str]] = {
-    "welcome": {"hi": "बरोसा पुलिस शिकायत हेल्पलाइन में आपका स्वागत है। यह कॉल रिकॉर्ड की जाती है। "
+    "welcome": {"hi": "भरोसा पुलिस शिकायत हेल्पलाइन में आपका स्वागत है। यह कॉल रिकॉर्ड की जाती है। "
                       "आपात स्थिति में फ़ोन रखकर 112 पर कॉल करें।",
                 "en": "Welcome to the Bharosa police complaint helpline. This call is recorded. "
                       "In an emergency, hang up and dial 112."},

@@ -117,7 +117,7 @@ def dashboard(s: Session, viewer: Viewer):
     pq = (select(StatPosting, Posting, Officer).join(Posting, Posting.id == StatPosting.posting_id)
           .join(Officer, Officer.id == Posting.officer_id)
           .where(stat_filter(viewer.scope, StatPosting.station_id), StatPosting.rating_count > 0)
-          .order_by((StatPosting.rating_sum * 1.0 / StatPosting.rating_count)).limit(25))
+          .order_by(StatPosting.rating_sum * 1.0 / StatPosting.rating_count).limit(25))
     postings = [{"name": o.name, "role": p.role, "station": stations[p.station_id].name_en if p.station_id in stations
                  else "", "rating": round(sp.rating_sum / sp.rating_count, 2), "ratings": sp.rating_count,
                  "disposed": sp.disposed} for sp, p, o in s.execute(pq)]

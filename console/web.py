@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -191,6 +191,11 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
     g.cookies.append((name, value, max_age))
 
 
+def human_size(n: int) -> str:
+    """``16 MB``, ``512 KB``: a limit as a citizen reads it."""
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
+
+
 def _mask(phone: str) -> str:
     return phone[:3] + "•" * max(0, len(phone) - 7) + phone[-4:] if len(phone) > 7 else phone
 
@@ -345,7 +350,7 @@ def _read_fields(purpose: str) -> tuple[dict[str, Any], dict[str, str]]:
 def _store_uploads(purpose: str, subdir: str) -> tuple[list[dict[str, Any]], str | None]:
     """Stream the uploads into a pending folder, sniffing and hashing them; ([], message) on any problem."""
     lim, T = get_zone().limits, _t()
-    mb = lim.web_max_file_bytes // (1024 * 1024)
+    size_text = human_size(lim.web_max_file_bytes)
     key = "video" if purpose == "video" else "files"
     uploads = [f for f in request.files.getlist(key) if f and f.filename]
     if len(uploads) > lim.web_max_files or (purpose == "video" and len(uploads) > 1):
@@ -359,16 +364,20 @@ def _store_uploads(purpose: str, subdir: str) -> tuple[list[dict[str, Any]], str
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{i}.part"
         h, size, head, err = hashlib.sha256(), 0, b"", None
-        with tmp.open("wb") as out:
-            while chunk := fs.stream.read(64 * 1024):
-                size += len(chunk)
-                if size > lim.web_max_file_bytes:
-                    err = T["e_too_large"].format(name=name, mb=mb)
-                    break
-                if len(head) < 4096:
-                    head += chunk[: 4096 - len(head)]
-                h.update(chunk)
-                out.write(chunk)
+        try:
+            with tmp.open("wb") as out:
+                while chunk := fs.stream.read(64 * 1024):
+                    size += len(chunk)
+                    if size > lim.web_max_file_bytes:
+                        err = T["e_too_large"].format(name=name, size=size_text)
+                        break
+                    if len(head) < 4096:
+                        head += chunk[: 4096 - len(head)]
+                    h.update(chunk)
+                    out.write(chunk)
+        except BaseException:  # client gone, disk full: keep nothing half-way
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         if err is None and size == 0:
             err = T["e_empty_file"].format(name=name)
         got = sniff(head) if err is None else None
@@ -498,8 +507,6 @@ def _file_get(purpose: str):
                 return page("web/done.html", ref=c.ref, video=purpose == "video")
             if row is not None and row.code_hash is not None:
                 return _code_page(row, action)
-    if purpose == "file":
-        _warm_nlu()
     return _form_page(purpose, {}, {})
 
 
@@ -509,7 +516,7 @@ def _form_page(purpose: str, form: dict, errors: dict[str, str], status: int = 2
                 districts=[(d.key, d.name_hi if g.lang == "hi" else d.name_en) for d in z.districts],
                 categories=[(c.key, c.name_hi if g.lang == "hi" else c.name_en) for c in z.categories],
                 max_files=1 if purpose == "video" else lim.web_max_files, max_bytes=lim.web_max_file_bytes,
-                max_mb=lim.web_max_file_bytes // (1024 * 1024), accept=ACCEPT[purpose])
+                max_size=human_size(lim.web_max_file_bytes), accept=ACCEPT[purpose])
 
 
 def _file_post(purpose: str):
@@ -577,27 +584,6 @@ def _file_post(purpose: str):
         s.commit()
     _drop_files(row)
     return redirect(action, 303)
-
-
-_WARM = {"started": False}
-
-
-def _warm_nlu() -> None:
-    """Load the NLU models in the background when the form is first shown, not on the first filing."""
-    if _WARM["started"]:
-        return
-    _WARM["started"] = True
-    import threading
-
-    def run():
-        try:
-            from bot import nlu
-
-            nlu.extract("mobile chori", utcnow())
-        except Exception:
-            log.warning("web: nlu warm-up failed", exc_info=True)
-
-    threading.Thread(target=run, name="nlu-warm", daemon=True).start()
 
 
 @bp.get("/complaint")
@@ -747,7 +733,9 @@ def track_post():
             purge(s, now)
             if _phone_sends_last_hour(s, phone, now) >= PHONE_SENDS_PER_HOUR:
                 return page("web/track.html", 429, form=form, errors={"phone": T["e_phone_limit"]})
-            c = s.scalar(select(Complaint).where(Complaint.ref == ref, Complaint.phone == phone))
+            # WhatsApp complaints may carry only the WhatsApp id (the number without "+").
+            c = s.scalar(select(Complaint).where(Complaint.ref == ref, or_(Complaint.phone == phone,
+                                                                           Complaint.wa_id == phone.lstrip("+"))))
             row, _ = _new_pending(s, "track", phone, {"ref": ref}, TRACK_COOKIE)
             row.complaint_id = c.id if c is not None else None
             # No match: no SMS, but the same page and the same counters, so the answers are identical.

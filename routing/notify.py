@@ -40,7 +40,7 @@ def rank_name(rank: str, lang: str) -> str:
     return r.hi if lang == "hi" else r.en
 
 
-def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | None, lang: str, template: str,
+def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | None, lang: str, template: str, /,
                 key_suffix: str = "", **values: Any) -> tuple[str, dict] | None:
     """(outbox key, payload) of an alert to a complainant, or None when there is no way to reach them."""
     if not phone and not wa_id:
@@ -53,7 +53,7 @@ def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | Non
     return f"send:{template}:{complaint_id}:{key_suffix}", payload
 
 
-def officer_row(complaint_id: int, ref: str, to: str | None, template: str, key_suffix: str = "",
+def officer_row(complaint_id: int, ref: str, to: str | None, template: str, /, key_suffix: str = "",
                 lang: str = "hi", **values: Any) -> tuple[str, dict] | None:
     """(outbox key, payload) of an SMS to an officer or station phone, or None without a phone."""
     if not to:
@@ -64,22 +64,23 @@ def officer_row(complaint_id: int, ref: str, to: str | None, template: str, key_
     return f"send:{template}:{complaint_id}:{to}:{key_suffix}"[:120], payload
 
 
-def notify_citizen(session: Session, complaint: Complaint, template: str, key_suffix: str = "", **values: Any) -> None:
+def notify_citizen(session: Session, complaint: Complaint, template: str, /, key_suffix: str = "",
+                   **values: Any) -> None:
     """Queue a templated alert to the complainant (SMS, or WhatsApp where they came by WhatsApp only).
 
     The outbox key makes each alert unique per ticket (plus ``key_suffix`` for repeatable ones), so
     writing it twice sends it once.
     """
     row = citizen_row(complaint.id, complaint.ref, complaint.phone, complaint.wa_id, complaint.language, template,
-                      key_suffix, **values)
+                      key_suffix=key_suffix, **values)
     if row is not None:
         outbox.add(session, row[0], "send", row[1])
 
 
-def notify_officer(session: Session, complaint: Complaint, template: str, to: str | None, key_suffix: str = "",
+def notify_officer(session: Session, complaint: Complaint, template: str, to: str | None, /, key_suffix: str = "",
                    lang: str = "hi", **values: Any) -> bool:
     """Queue a templated SMS to an officer or station phone; False when there is no phone to send to."""
-    row = officer_row(complaint.id, complaint.ref, to, template, key_suffix, lang, **values)
+    row = officer_row(complaint.id, complaint.ref, to, template, key_suffix=key_suffix, lang=lang, **values)
     if row is None:
         return False
     outbox.add(session, row[0], "send", row[1])

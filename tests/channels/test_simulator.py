@@ -29,7 +29,8 @@ def test_simulator_page_posts_signed_messages(db, client, fake_engine, monkeypat
     assert page.status_code == 200 and "textContent" in page.get_data(as_text=True)
     r = client.post("/simulator/send", json={"channel": "whatsapp", "from": "+919839000001", "text": "नमस्ते <b>"})
     assert r.status_code == 200 and r.json == {"status": 200, "replies": ["echo[text]: नमस्ते <b>"]}
-    r = client.post("/simulator/send", json={"channel": "whatsapp", "from": "+919839000001", "lat": 26.45, "lon": 80.33})
+    pin = {"channel": "whatsapp", "from": "+919839000001", "lat": 26.45, "lon": 80.33}
+    r = client.post("/simulator/send", json=pin)
     assert r.json["replies"] == ["loc:26.4500,80.3300"]
     r = client.post("/simulator/send", json={"channel": "sms", "from": "+919839000001", "text": "sms too"})
     assert r.json["replies"] == ["echo[text]: sms too"]

@@ -1,3 +1,4 @@
+# ruff: noqa: S106  (test passwords)
 """Sign-in: argon2, TOTP for every officer, CSRF on every POST, throttling without lock-out."""
 
 from sqlalchemy import select

@@ -89,8 +89,8 @@ def test_pages_are_light_hindi_first_and_labelled(client, path):
 
 def test_file_with_two_photos_registers_only_after_the_code(db, client, recorder, drain, images, media_dir):
     files = [(images["png"], "one.png", "image/png"), (images["jpeg"], "two.jpg", "image/jpeg")]
-    r = submit(client, {"phone": "98390 11111", "description": "kal raat jhansi kotwali ke paas mera mobile chori ho gaya",
-                        "when": "kal raat 9 baje", "name": "Ravi"}, files)
+    r = submit(client, {"phone": "98390 11111", "when": "kal raat 9 baje", "name": "Ravi",
+                        "description": "kal raat jhansi kotwali ke paas mera mobile chori ho gaya"}, files)
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and 'name="code"' in html and "one.png" in html
     assert count(db, Complaint) == 0 and count(db, Attachment) == 0  # nothing registered before the code
@@ -124,7 +124,7 @@ def test_file_with_two_photos_registers_only_after_the_code(db, client, recorder
     assert any(ref in m["Body"] for m in recorder.to(PHONE))  # the registration SMS
     # a second confirm (double click) registers nothing more
     step(client, "verify", code=code)
-    assert count(db, Complaint) == 0 + 1
+    assert count(db, Complaint) == 1
 
 
 def test_english_filing_and_chosen_fields_win(db, client, recorder, drain):
@@ -210,8 +210,7 @@ def test_files_that_lie_are_refused_and_nothing_is_kept(db, client, images, medi
     r = submit(client, {"phone": PHONE, "description": "chori"},
                [(images["png"], "good.png", "image/png"), (data, name, ctype)])
     assert r.status_code == 400 and name in r.get_data(as_text=True)
-    assert 'value="chori"' not in r.get_data(as_text=True) or True  # the form comes back filled
-    assert "chori" in r.get_data(as_text=True)
+    assert ">chori</textarea>" in r.get_data(as_text=True)  # the form comes back filled
     nothing_stored(db, media_dir)
 
 
@@ -236,7 +235,7 @@ def test_too_many_and_too_large_files(db, client, images, media_dir, small_limit
     assert r.status_code == 400 and "अधिकतम 2 फ़ाइलें" in r.get_data(as_text=True)
     big = images["png"] + b"\x00" * 5000
     r = submit(client, {"phone": PHONE, "description": "chori"}, [(big, "big.png", "image/png")])
-    assert r.status_code == 400 and "big.png" in r.get_data(as_text=True) and "MB" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "big.png" in r.get_data(as_text=True) and "4 KB" in r.get_data(as_text=True)
     huge = b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024)  # past the whole request's cap
     r = submit(client, {"phone": PHONE, "description": "chori"}, [(huge, "huge.png", "image/png")])
     assert r.status_code == 413 and "बहुत बड़ी" in r.get_data(as_text=True)
@@ -298,6 +297,10 @@ def test_sign_language_video(db, client, recorder, drain, images, media_dir):
         assert att.kind == "video" and att.sha256 == hashlib.sha256(images["mp4"]).hexdigest()
         job = s.scalar(select(Outbox).where(Outbox.kind == "video"))
         assert job.payload == {"attachment_id": att.id} and job.key == f"video:{att.id}"
+    drain()  # the voice engineer's job takes the video from here: keyframes for the interpreter
+    with db.session() as s:
+        assert s.get(Outbox, job.id).status == "done"
+        assert s.get(Attachment, att.id).keyframes_path
 
 
 # -- tracking and rating -------------------------------------------------------------------------

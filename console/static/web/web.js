@@ -9,7 +9,7 @@
       var max = +form.dataset.maxFiles, bytes = +form.dataset.maxBytes;
       if (files.length > max) msg = form.dataset.msgMany;
       for (var i = 0; !msg && i < files.length; i++) {
-        if (files[i].size > bytes) msg = form.dataset.msgLarge.replace("{name}", files[i].name).replace("{mb}", form.dataset.mb);
+        if (files[i].size > bytes) msg = form.dataset.msgLarge.replace("{name}", files[i].name).replace("{size}", form.dataset.size);
       }
       out.textContent = msg;
       out.hidden = !msg;

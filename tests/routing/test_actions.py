@@ -1,0 +1,236 @@
+"""Ticket actions as the console, the citizen page and the bot call them; routing rules; the JSON API."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from models import Complaint, Feedback, Officer, Posting, Station
+from routing import actions, clock
+from routing.actions import ActionError
+from routing.router import choose_station
+from routing.seed import issue_tokens
+from tests.routing.helpers import H, T0, events, new_ticket, outbox_keys, seeded, ticket
+
+
+def posting(db, station_code: str, role: str = "eo", gender: str | None = None) -> int:
+    with db.session() as s:
+        q = (select(Posting.id).join(Station, Station.id == Posting.station_id).join(Officer)
+             .where(Station.code == station_code, Posting.role == role))
+        if gender:
+            q = q.where(Officer.gender == gender)
+        return s.scalars(q).first()
+
+
+def act(db, cid, fn, *a, **k):
+    with db.session() as s:
+        return fn(s, s.get(Complaint, cid), *a, **k)
+
+
+# -- routing rules ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("draft, code, reason", [
+    (dict(district="jhansi", station_code="JHS-NAVABAD"), "JHS-NAVABAD", "named"),
+    (dict(district="kanpur_nagar", category="harassment", station_code="KNP-KOTWALI"), None, "unit"),
+    (dict(district="kanpur_nagar", category="cyber_fraud"), None, "unit"),
+    (dict(district="jhansi", category="land_dispute"), "JHS-KOTWALI", "nodal"),
+])
+def test_routing_rules(db, draft, code, reason):
+    with db.session() as s:
+        codes = {st.code for st in s.scalars(select(Station))}
+    if code and code not in codes:
+        pytest.skip(f"{code} not in stations.csv")
+    cid = new_ticket(db, **draft)
+    ev = events(db, cid, "routed")[0]
+    assert ev.data["reason"] == reason
+    c = ticket(db, cid)
+    with db.session() as s:
+        st = s.get(Station, c.station_id)
+        if code:
+            assert st.code == code
+        if reason == "unit":
+            assert st.kind == ("women_desk" if draft["category"] == "harassment" else "cyber_cell")
+            assert st.district == draft["district"]
+    assert c.needs_reroute is (reason == "nodal")
+
+
+def test_pin_picks_the_nearest_station_of_its_district_and_outside_the_zone_is_ignored(db):
+    with db.session() as s:
+        target = s.scalars(select(Station).where(Station.district == "jalaun", Station.kind == "thana",
+                                                 Station.nodal.is_(False))).first()
+        lat, lon = target.lat + 0.001, target.lon - 0.001
+    cid = new_ticket(db, district="jalaun", category="land_dispute", lat=lat, lon=lon)
+    assert ticket(db, cid).station_id == target.id
+    assert events(db, cid, "routed")[0].data["reason"] == "pin"
+    cid2 = new_ticket(db, phone="+919839000002", district="jalaun", category="land_dispute", lat=19.07, lon=72.87)
+    assert events(db, cid2, "pin_outside_zone") and events(db, cid2, "routed")[0].data["reason"] == "nodal"
+
+
+def test_place_text_names_a_station(db):
+    with db.session() as s:
+        st = s.scalars(select(Station).where(Station.district == "kanpur_nagar", Station.kind == "thana",
+                                             Station.nodal.is_(False))).first()
+    cid = new_ticket(db, district="kanpur_nagar", category="land_dispute", place=f"near {st.name_en} market")
+    assert ticket(db, cid).station_id == st.id
+    assert events(db, cid, "routed")[0].data["reason"] == "place"
+
+
+def test_district_with_no_active_station_goes_to_the_zone_with_an_event(db):
+    with db.session() as s:
+        for st in s.scalars(select(Station).where(Station.district == "lalitpur")):
+            st.active = False
+    cid = new_ticket(db, district="lalitpur", category="theft_other")
+    assert events(db, cid, "no_active_station")
+    assert ticket(db, cid).needs_reroute
+
+
+def test_police_conduct_starts_at_the_co(db):
+    seeded(db)
+    cid = new_ticket(db, district="jhansi", category="police_conduct")
+    c = ticket(db, cid)
+    assert c.escalation_level == 1 and c.sla_base_level == 1
+    assert events(db, cid, "escalated")[0].data["rank"] == "co"
+    clock.sweep(now=T0 + 24 * H)  # its breach climbs from the CO to the SP
+    assert events(db, cid, "escalated")[-1].data["rank"] == "ssp"  # Jhansi: SHO → CO → SSP → IG
+
+
+# -- actions -----------------------------------------------------------------------------------------
+def test_assign_tells_the_citizen_the_officers_name_and_phone(db):
+    seeded(db)
+    cid = new_ticket(db)
+    c = ticket(db, cid)
+    with db.session() as s:
+        code = s.get(Station, c.station_id).code
+    pid = posting(db, code)
+    act(db, cid, actions.assign, pid, "officer:1")
+    c = ticket(db, cid)
+    assert c.status == "assigned" and c.assigned_posting_id == pid and c.next_check_at is not None
+    assert len(outbox_keys(db, f"send:assigned:{cid}:%")) == 1
+    # a posting at another station is refused, with an Event
+    other = posting(db, "JHS-NAVABAD") or posting(db, "KNP-KOTWALI")
+    with pytest.raises(ActionError) as e:
+        act(db, cid, actions.assign, other, "officer:1")
+    assert e.value.code == "wrong_station"
+
+
+def test_woman_officer_rule(db):
+    seeded(db)
+    cid = new_ticket(db, district="kanpur_nagar", category="domestic_dispute")
+    with db.session() as s:
+        code = s.get(Station, ticket(db, cid).station_id).code
+    with pytest.raises(ActionError) as e:
+        act(db, cid, actions.assign, posting(db, code, gender="M"), "officer:1")
+    assert e.value.code == "woman_officer_required"
+    act(db, cid, actions.assign, posting(db, code, gender="F"), "officer:1")
+
+
+def test_dispose_needs_an_outcome_and_a_number_for_fir(db):
+    seeded(db)
+    cid = new_ticket(db)
+    for outcome, number, code in (("", None, "bad_outcome"), ("fir", None, "number_required")):
+        with db.session() as s:
+            with pytest.raises(ActionError) as e:
+                actions.dispose(s, s.get(Complaint, cid), outcome, "officer:1", number)
+            assert e.value.code == code
+            s.commit()  # the refusal is kept in the timeline
+    assert [e.data["code"] for e in events(db, cid, "action_refused")] == ["bad_outcome", "number_required"]
+    act(db, cid, actions.dispose, "fir", "officer:1", "0123/2025")
+    c = ticket(db, cid)
+    assert c.status == "disposed" and c.outcome_number == "0123/2025" and c.next_check_at is None
+    with db.session() as s:
+        from models import Outbox
+
+        row = s.scalar(select(Outbox).where(Outbox.key.like(f"send:disposed:{cid}:%")))
+        assert "0123/2025" in row.payload["values"]["outcome"]
+
+
+def test_rating_reaches_the_chosen_level_and_a_bad_one_reopens_and_escalates(db):
+    seeded(db)
+    cid = new_ticket(db)
+    with db.session() as s:
+        c = s.get(Complaint, cid)
+        assert actions.rate(s, c, 5, "", None, "citizen") == "not_disposed"
+    act(db, cid, actions.dispose, "resolved", "officer:1")
+    with db.session() as s:
+        c = s.get(Complaint, cid)
+        assert actions.rate(s, c, 0, "", None, "citizen") == "invalid"
+        assert actions.rate(s, c, 7, "", None, "citizen") == "invalid"
+        assert actions.rate(s, c, 2, "nahi hua kuch", "ssp", "citizen") == "ok"
+        assert actions.rate(s, c, 2, "", None, "citizen") == "not_disposed"  # it was reopened
+    fb = events(db, cid, "feedback")[0]
+    assert fb.data["to"] == "ssp" and fb.data["posting"]
+    assert len(outbox_keys(db, f"send:feedback_received:{cid}:%")) == 1
+    c = ticket(db, cid)
+    assert c.status == "routed" and c.reopen_count == 1 and c.escalation_level == 1
+    assert events(db, cid, "escalated")[-1].data["reason"] == "feedback"
+    with db.session() as s:
+        f = s.scalar(select(Feedback).where(Feedback.complaint_id == cid))
+        assert f.rating == 2 and f.resolved is False and f.station_id == c.station_id
+
+
+def test_rating_once_per_disposal(db):
+    seeded(db)
+    cid = new_ticket(db)
+    act(db, cid, actions.dispose, "resolved", "officer:1")
+    assert act(db, cid, actions.rate, 4, "", None, "citizen") == "ok"
+    assert act(db, cid, actions.rate, 5, "", None, "citizen") == "already"
+    fb = events(db, cid, "feedback")[0]
+    assert fb.data["to"] == "co"  # default: the SHO's next level
+
+
+def test_note_reroute_merge_close(db):
+    seeded(db)
+    cid = new_ticket(db)
+    ev = act(db, cid, actions.add_note, "called the complainant; spoke to Ramesh", "officer:1")
+    assert ev.kind == "note" and "Ramesh" not in str(ev.data)
+    with db.session() as s:
+        here = s.get(Complaint, cid).station.code
+    act(db, cid, actions.reroute, "JHS-NAVABAD" if here != "JHS-NAVABAD" else "JHS-KOTWALI", "officer:1", "wrong area")
+    assert events(db, cid, "rerouted")[0].data["from"]
+    other = new_ticket(db, phone="+919839000009")
+    with db.session() as s:
+        actions.merge(s, s.get(Complaint, other), s.get(Complaint, cid), "officer:1")
+    assert ticket(db, other).status == "closed" and ticket(db, other).merged_into_id == cid
+    with pytest.raises(ActionError):
+        act(db, cid, actions.close, "officer:1")
+    act(db, cid, actions.dispose, "resolved", "officer:1")
+    act(db, cid, actions.close, "officer:1")
+    assert ticket(db, cid).status == "closed"
+
+
+def test_find_posting_for_rank(db):
+    seeded(db)
+    cid = new_ticket(db, district="kanpur_nagar", category="land_dispute")
+    with db.session() as s:
+        c = s.get(Complaint, cid)
+        for rank in ("sho", "acp", "dcp", "jcp", "cp"):
+            p = actions.find_posting_for_rank(s, c, rank)
+            assert p is not None and p.role == rank and p.phone
+        assert actions.find_posting_for_rank(s, c, "co") is None
+        ig = actions.find_posting_for_rank(s, c, "ig_zone")
+        assert ig.district is None
+
+
+# -- the JSON API -------------------------------------------------------------------------------------
+def test_api_needs_a_token_and_scopes_tickets(db, client):
+    seeded(db)
+    cid = new_ticket(db)
+    c = ticket(db, cid)
+    with db.session() as s:
+        toks = issue_tokens(s)
+        st = s.get(Station, c.station_id)
+    ref = c.ref
+    assert client.get("/api/v1/tickets").status_code == 401
+    assert client.get("/api/v1/tickets", headers={"Authorization": "Bearer nope-nope-nope"}).status_code == 401
+    sho = {"Authorization": f"Bearer {toks['sho.' + st.code.lower()]}"}
+    other = {"Authorization": f"Bearer {toks['sho.knp-kotwali']}"}
+    r = client.get("/api/v1/tickets", headers=sho)
+    assert r.status_code == 200 and [t["ref"] for t in r.json["tickets"]] == [ref]
+    assert client.get(f"/api/v1/tickets/{ref}", headers=other).status_code == 404
+    r = client.post(f"/api/v1/tickets/{ref}/dispose", json={"outcome": "ncr"}, headers=sho)
+    assert r.status_code == 400 and r.json["error"] == "number_required"
+    r = client.post(f"/api/v1/tickets/{ref}/dispose", json={"outcome": "ncr", "number": "77/25"}, headers=sho)
+    assert r.status_code == 200 and r.json["status"] == "disposed"
+    r = client.get(f"/api/v1/tickets/{ref}", headers=sho)
+    kinds = [e["kind"] for e in r.json["events"]]
+    assert "action_refused" in kinds and kinds[-1] == "disposed"
+    assert all(e["actor"].startswith(("officer:", "system", "citizen")) for e in r.json["events"])
