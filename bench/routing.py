@@ -171,6 +171,12 @@ def copy_open_tickets(total: int, due_frac: float, now) -> None:
             "confidential", "emergency", "needs_interpreter", "needs_reroute", "woman_officer", "registered_at",
             "sla_started_at", "due_at", "next_check_at", "reminders_sent", "escalation_level", "sla_base_level",
             "reopen_count", "updated_at")
+    # Other engineers add NOT NULL columns with defaults: fill them from the model, whatever they are.
+    extra = [(col.name, col.default.arg) for col in Complaint.__table__.columns
+             if col.name not in cols and col.name != "id" and not col.nullable and col.default is not None
+             and col.default.is_scalar]
+    extra_vals = tuple(v for _, v in extra)
+    cols = cols + tuple(n for n, _ in extra)
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -184,7 +190,7 @@ def copy_open_tickets(total: int, due_frac: float, now) -> None:
                     reg = now - timedelta(seconds=(i % 39600))
                     due, nxt, rem = reg + timedelta(hours=24), reg + timedelta(hours=12), 0
                 cp.write_row((f"B{i:09d}", "sms", f"+9197{i:08d}", "hi", "bench", "theft_mobile", dist, sid, "routed",
-                              False, False, False, False, False, reg, reg, due, nxt, rem, 0, 0, 0, now))
+                              False, False, False, False, False, reg, reg, due, nxt, rem, 0, 0, 0, now) + extra_vals)
         raw.commit()
     finally:
         raw.close()

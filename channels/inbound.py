@@ -10,7 +10,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import desc, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -130,8 +132,12 @@ def conversation_for(session: Session, citizen: Citizen, channel: str) -> Conver
     conv = session.scalar(q)
     if conv is None:
         conv = Conversation(citizen_id=citizen.id, state={}, channel=channel)
-        session.add(conv)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(conv)
+                session.flush()
+        except IntegrityError:  # a concurrent first message created it
+            conv = session.scalar(q)
     return conv
 
 
@@ -142,18 +148,30 @@ def to_inbound(msg: Incoming, attachments: list[Attachment], phone: str | None) 
                           for a in attachments])
 
 
+def _message_values(msg: Incoming, **extra: Any) -> dict[str, Any]:
+    values = dict(sid=msg.sid, direction="in", channel=msg.channel, from_addr=msg.from_addr, to_addr=msg.to_addr,
+                  body=clean_text(msg.body), kind=msg.kind, payload=msg.raw, status="received",
+                  created_at=msg.at or utcnow(), updated_at=utcnow())
+    values.update(extra)
+    return values
+
+
+def insert_inbound(session: Session, msg: Incoming, **extra: Any) -> int | None:
+    """Insert the inbound Message in one statement; its id, or None when the sid was stored before.
+
+    ``INSERT … ON CONFLICT (sid) DO NOTHING RETURNING id``: a concurrent duplicate waits for the
+    first to commit and then sees the conflict, so only one delivery is ever processed.
+    """
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(Message)
+    stmt = ins.values(**_message_values(msg, **extra)).on_conflict_do_nothing(index_elements=["sid"])
+    return session.execute(stmt.returning(Message.id)).scalar()
+
+
 def store_inbound(session: Session, msg: Incoming) -> Message | None:
     """Insert the inbound Message; None when this sid was stored before (a repeated delivery)."""
-    row = Message(sid=msg.sid, direction="in", channel=msg.channel, from_addr=msg.from_addr, to_addr=msg.to_addr,
-                  body=clean_text(msg.body), kind=msg.kind, payload=msg.raw, status="received",
-                  created_at=msg.at or utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    mid = insert_inbound(session, msg)
+    return session.get(Message, mid) if mid is not None else None
 
 
 def previous_reply(session: Session, sid: str) -> list[str]:
@@ -168,12 +186,39 @@ def sender_key(msg: Incoming) -> str:
     return msg.phone or f"wa:{msg.wa_id or msg.from_addr}"
 
 
+def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime) -> tuple[Complaint, list[Reply]]:
+    d = turn.complaint
+    alert_phone = d.extra.get("alert_phone") or cit.phone
+    if d.extra.get("alert_phone") and not cit.phone:
+        cit.sms_ok = True
+    c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
+                           wa_id=cit.wa_id if msg.channel == "whatsapp" else None, now=now)
+    replies = list(turn.replies)
+    if any("{ref}" in r.text for r in replies):
+        replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]
+    else:
+        lang = c.language if c.language in REGISTERED else "hi"
+        replies.append(Reply(REGISTERED[lang].format(ref=c.ref)))
+    return c, replies
+
+
+def _short_answer(session: Session, msg: Incoming, cit: Citizen, status: str, text: str) -> list[str]:
+    """Store a message answered without the engine (blocked, flooded); a duplicate gets its first answer."""
+    if insert_inbound(session, msg, citizen_id=cit.id, status=status, reply=text) is None:
+        return previous_reply(session, msg.sid)
+    return [text]
+
+
 def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, limit: bool = True) -> list[str]:
     """Handle one inbound message end to end in the caller's transaction; returns the reply texts.
 
     A repeated delivery of the same sid returns the first answer and changes nothing. A blocked
     sender's message is stored and answered neutrally without the engine; so is a message over the
     per-sender limit (``limits.per_sender_per_minute``), with a polite request to slow down.
+
+    The common case (text, an existing citizen) costs five statements: the citizen, the
+    conversation (locked, so one citizen's turns run one at a time), the duplicate check, the
+    message with its reply, and the new state.
 
     Args:
         session: the caller's session; the caller commits.
@@ -183,65 +228,54 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     """
     msg.body = clean_text(msg.body)
     now = msg.at or utcnow()
-    row = store_inbound(session, msg)
-    if row is None:
-        return previous_reply(session, msg.sid)
     cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name)
-    row.citizen_id = cit.id
-    attachments = []
-    for url, ctype in msg.media:
-        att = Attachment(message_id=row.id, source_url=url, claimed_type=ctype, kind=media_kind(ctype),
-                         status="pending")
-        session.add(att)
-        attachments.append(att)
-    if attachments:
-        session.flush()
-        for att in attachments:
-            outbox.add(session, f"media:{att.id}", "media", {"attachment_id": att.id})
     lang = cit.language if cit.language in SORRY else "hi"
     if cit.blocked:
-        row.status = "blocked"
-        texts = [BLOCKED[lang]]
-        row.reply = "\x1e".join(texts)
-        return texts
+        return _short_answer(session, msg, cit, "blocked", BLOCKED[lang])
     if limit:
         from channels.flood import over_limit
         from zone import get_zone
 
         if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):
-            row.status = "flooded"
-            texts = [FLOODED[lang]]
-            row.reply = "\x1e".join(texts)
-            return texts
-    replies: list[Reply]
-    try:
-        from bot import engine  # imported here: the engine loads its model on first use
+            return _short_answer(session, msg, cit, "flooded", FLOODED[lang])
+    conv = conversation_for(session, cit, msg.channel)
+    # One citizen's messages are serialised by the conversation lock (SQLite: by BEGIN IMMEDIATE), and a
+    # sid belongs to one sender, so this check cannot race with another delivery of the same sid.
+    if session.scalar(select(Message.id).where(Message.sid == msg.sid)) is not None:
+        return previous_reply(session, msg.sid)
+    attachments: list[Attachment] = []
+    mid = None
+    if msg.media:  # attachments need the message's id before the engine sees them
+        mid = insert_inbound(session, msg, citizen_id=cit.id)
+        for url, ctype in msg.media:
+            att = Attachment(message_id=mid, source_url=url, claimed_type=ctype, kind=media_kind(ctype),
+                             status="pending")
+            session.add(att)
+            attachments.append(att)
+        session.flush()
+        for att in attachments:
+            outbox.add(session, f"media:{att.id}", "media", {"attachment_id": att.id})
+    from bot import engine  # imported here: the engine loads its model on first use
 
-        with session.begin_nested():
-            conv = conversation_for(session, cit, msg.channel)
-            turn = engine.handle(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),
-                                 DbTicketView(session, cit))
-            conv.state, conv.channel, conv.updated_at = turn.state, msg.channel, now
-            cit.language = turn.language or cit.language
-            replies = list(turn.replies)
-            if turn.complaint is not None:
-                d = turn.complaint
-                alert_phone = d.extra.get("alert_phone") or cit.phone
-                if d.extra.get("alert_phone") and not cit.phone:
-                    cit.sms_ok = True
-                c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
-                                       wa_id=cit.wa_id if msg.channel == "whatsapp" else None, now=now)
-                row.complaint_id = c.id
-                if any("{ref}" in r.text for r in replies):
-                    replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]
-                else:
-                    lang = c.language if c.language in REGISTERED else "hi"
-                    replies.append(Reply(REGISTERED[lang].format(ref=c.ref)))
-            session.flush()
+    status, complaint_id = "received", None
+    try:
+        turn = engine.handle(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),
+                             DbTicketView(session, cit))
+        replies = list(turn.replies)
     except Exception:
         log.exception("engine failed on message %s", msg.sid)
-        row.status = "error"
-        replies = [Reply(SORRY.get(cit.language, SORRY["hi"]))]
+        turn, status, replies = None, "error", [Reply(SORRY[lang])]
     texts = [render(r) for r in replies]
-    row.reply = "\x1e".join(texts)
+    if mid is None:
+        mid = insert_inbound(session, msg, citizen_id=cit.id, status=status, reply="\x1e".join(texts))
+    if turn is not None:
+        conv.state, conv.channel, conv.updated_at = turn.state, msg.channel, now
+        cit.language = turn.language or cit.language
+        if turn.complaint is not None:
+            c, replies = _register(session, msg, cit, turn, now)
+            complaint_id = c.id
+            texts = [render(r) for r in replies]
+    if msg.media or complaint_id is not None:
+        session.execute(update(Message).where(Message.id == mid).values(
+            reply="\x1e".join(texts), status=status, complaint_id=complaint_id))
     return texts

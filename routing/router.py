@@ -17,6 +17,7 @@ Event ``no_active_station``.
 from __future__ import annotations
 
 import math
+import time
 import unicodedata
 from dataclasses import dataclass
 
@@ -55,8 +56,25 @@ class Choice:
     notes: dict
 
 
+_CACHE: dict = {"at": 0.0, "url": None, "rows": []}
+CACHE_SECONDS = 30.0  # stations change by an operator's sync, rarely; routing runs hundreds of times a second
+
+
 def _active(session: Session) -> list[Station]:
-    return list(session.scalars(select(Station).where(Station.active.is_(True)).order_by(Station.id)))
+    """Active stations as detached snapshots, cached briefly per database (read-only use)."""
+    url = str(session.get_bind().url)
+    now = time.monotonic()
+    if _CACHE["url"] != url or now - _CACHE["at"] > CACHE_SECONDS:
+        rows = list(session.scalars(select(Station).where(Station.active.is_(True)).order_by(Station.id)))
+        for r in rows:
+            session.expunge(r)
+        _CACHE.update(at=now, url=url, rows=rows)
+    return _CACHE["rows"]
+
+
+def clear_cache() -> None:
+    """Forget the cached stations (after a sync, and in tests that change them)."""
+    _CACHE.update(at=0.0, url=None, rows=[])
 
 
 def match_place(place: str, stations: list[Station]) -> Station | None:
@@ -132,7 +150,7 @@ def route_complaint(session: Session, complaint_id: int) -> bool:
     if c is None or c.station_id is not None or c.merged_into_id is not None:
         return False
     ch = choose_station(session, c)
-    st = ch.station
+    st = session.get(Station, ch.station.id)
     now = utcnow()
     district = st.district if c.district not in get_zone().district_by_key or ch.reason != "nodal" else c.district
     # Conditional: only the first router of this ticket wins, even with two workers on one job.

@@ -133,7 +133,7 @@ DB_PARAMS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_DATABASE_URL") el
 
 def _pg_url(worker: str) -> tuple[str, str]:
     base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-    return base, f"t_{worker}"
+    return base, f"t_{worker}_{os.getpid()}"  # the pid: test runs side by side never share a schema
 
 
 @pytest.fixture(params=DB_PARAMS)
@@ -164,6 +164,13 @@ def db(request, tmp_path, worker_id):
     database.dispose()
     database.engine = None
     database.url = None
+    if request.param != "sqlite":
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(base)
+        with eng.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        eng.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,9 @@ def test_district_with_no_active_station_goes_to_the_zone_with_an_event(db):
     with db.session() as s:
         for st in s.scalars(select(Station).where(Station.district == "lalitpur")):
             st.active = False
+    from routing.router import clear_cache
+
+    clear_cache()
     cid = new_ticket(db, district="lalitpur", category="theft_other")
     assert events(db, cid, "no_active_station")
     assert ticket(db, cid).needs_reroute

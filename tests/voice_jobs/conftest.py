@@ -63,6 +63,9 @@ def voice_clips(tmp_path_factory) -> dict[str, bytes]:
          "-i", str(lal), "-g", "25", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
          "-shortest", str(d / "sign.mp4"))
     c["sign.mp4"] = d / "sign.mp4"
+    _run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=3:size=320x240:rate=25",
+         "-g", "25", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(d / "mute.mp4"))
+    c["mute.mp4"] = d / "mute.mp4"
     out = {k: v.read_bytes() for k, v in c.items()}
     ogg = out["lalitpur.ogg"]
     out["truncated.ogg"] = ogg[: len(ogg) // 2]

@@ -58,3 +58,20 @@ def test_a_zip_posing_as_a_video_is_refused_politely(db, drain, recorder, voice_
         ref = c.ref
     bodies = [m["Body"] for m in recorder.to(PHONE)]
     assert any("could not open the video" in b and ref in b for b in bodies), bodies
+
+
+def test_whatsapp_video_gets_a_contact_sheet(twilio, recorder, recorder_server, fixture_form, drain, db, voice_clips,
+                                             media_dir):
+    """A video on WhatsApp: stored, then a contact sheet for staff; the engine asks whether it is sign language."""
+    phone = "+919839033333"
+    recorder.add_media("v.mp4", voice_clips["mute.mp4"], "video/mp4")
+    form = fixture_form("whatsapp", "video", MediaUrl0=f"{recorder_server.url}/media/v.mp4",
+                        MediaContentType0="video/mp4", From=f"whatsapp:{phone}", WaId=phone[1:])
+    r = twilio.post("/twilio/whatsapp", form)
+    assert r.status_code == 200
+    drain()
+    with db.session() as s:
+        att = s.scalar(select(Attachment))
+        assert att.kind == "video" and att.status == "stored" and att.keyframes_path
+        with open(att.keyframes_path, "rb") as fh:
+            assert fh.read(4) == b"\x89PNG"
