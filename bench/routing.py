@@ -18,7 +18,6 @@ It creates (and empties) its own database, starts its own Redis, and runs real r
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import secrets
 import shutil
@@ -107,7 +106,6 @@ def insert_received(n: int, now) -> list[int]:
 
 def bench_routing(n: int, workers: int, env: dict) -> dict:
     from routing.router import route_complaint
-    from worker import relay_pass
 
     # Baseline: the same routing in-process, one transaction per ticket, no outbox/rq.
     now = utcnow()

@@ -100,4 +100,5 @@ def message_sid(form: dict[str, str]) -> str:
 
 def raw_form(form: dict[str, str]) -> dict[str, str]:
     """The form as stored with the message (Body lives in its own column)."""
-    return {k: v[:1000] for k, v in form.items() if k != "Body"}
+    # NUL removed: PostgreSQL's JSON cannot hold it, and the message would be spooled for ever.
+    return {k.replace("\x00", ""): v[:1000].replace("\x00", "") for k, v in form.items() if k != "Body"}

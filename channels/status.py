@@ -31,7 +31,7 @@ def _int_arg(name: str, default: int) -> int:
     v = request.args.get(name, "")
     if not v:
         return default
-    if not v.isdigit():
+    if not v.isascii() or not v.isdigit() or len(v) > 9:  # an id past the database's integer range is no id of ours
         raise ValueError(name)
     return int(v)
 

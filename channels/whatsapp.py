@@ -15,7 +15,7 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
+from channels.base import BadRequest, Incoming, clean_text, message_sid, normalise_phone, parse_media, raw_form
 from channels.webhook import handle_messaging
 from models import utcnow
 
@@ -65,7 +65,7 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
     elif media and not body:
         kind = "media"
     return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone, wa_id=addr,
-                    profile_name=(form.get("ProfileName") or "")[:200] or None, body=body, kind=kind, lat=lat,
+                    profile_name=clean_text(form.get("ProfileName"), 200) or None, body=body, kind=kind, lat=lat,
                     lon=lon, media=media, button=button, at=now or utcnow(), raw=raw_form(form))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from bot.types import ComplaintDraft
+from channels.base import clean_text
 from console.textsafe import strip_controls
 from models import Citizen, Complaint, Station, db, utcnow
 from models.tables import ApiKey
@@ -312,7 +313,7 @@ def create_request(fmt: str):
         code = f.get("service_code") or ""
         if code not in z.category_by_key:
             abort(400, "service_code is missing or unknown; see services." + fmt)
-        description = (f.get("description") or "").strip()
+        description = clean_text(f.get("description"), 100_000).strip()  # NUL/controls out: PostgreSQL refuses NUL
         if not description:
             abort(400, "description is required")
         if len(description) > 4000:
@@ -332,7 +333,8 @@ def create_request(fmt: str):
             except (phonenumbers.NumberParseException, ValueError):
                 abort(400, "phone is not a valid number")
             phone = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-        name = " ".join(x for x in ((f.get("first_name") or "").strip(), (f.get("last_name") or "").strip()) if x)
+        name = " ".join(x for x in (clean_text(f.get("first_name"), 200).strip(),
+                                    clean_text(f.get("last_name"), 200).strip()) if x)
         citizen = None
         if phone:
             citizen = s.scalar(select(Citizen).where(Citizen.phone == phone))
@@ -342,7 +344,7 @@ def create_request(fmt: str):
                 s.flush()
         draft = ComplaintDraft(description=description, language="en" if description.isascii() else "hi",
                                category=code, district=district,
-                               place=(f.get("address_string") or "").strip()[:300] or None, lat=lat, lon=lon,
+                               place=clean_text(f.get("address_string"), 300).strip() or None, lat=lat, lon=lon,
                                complainant_name=name[:200] or None, extra={"open311": True})
         c = actions.register_complaint(s, draft, channel="open311", citizen=citizen, phone=phone, actor="open311")
         ref = c.ref

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.types import ComplaintDraft
 from models import Attachment, Citizen, Complaint, Event, Feedback, Note, Officer, Posting, Station, utcnow
 from routing import clock, outbox
-from routing.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
+from routing.notify import local_time, notify_citizen, notify_officer, rank_name
 from zone import get_zone
 
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0, 1: read aloud and typed on keypads
@@ -140,7 +140,7 @@ def _open_check(session: Session, c: Complaint, action: str, actor: str) -> None
 
 
 def _note(session: Session, c: Complaint, text: str, actor: str, attachment_ids=()) -> Note | None:
-    text = (text or "").strip()
+    text = (text or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL (a 500 before)
     if not text and not attachment_ids:
         return None
     n = Note(complaint_id=c.id, actor=actor, text=text, attachment_ids=list(attachment_ids), created_at=utcnow())

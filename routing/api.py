@@ -134,7 +134,8 @@ def _body() -> dict:
 
 ACTIONS = {
     "assign": lambda s, c, b, a: actions.assign(s, c, int(b.get("posting_id") or 0), a),
-    "notes": lambda s, c, b, a: actions.add_note(s, c, str(b.get("text") or ""), a, list(b.get("attachment_ids") or [])),
+    "notes": lambda s, c, b, a: actions.add_note(s, c, str(b.get("text") or ""), a,
+                                                 list(b.get("attachment_ids") or [])),
     "reroute": lambda s, c, b, a: actions.reroute(s, c, str(b.get("station") or ""), a, str(b.get("reason") or "")),
     "dispose": lambda s, c, b, a: actions.dispose(s, c, str(b.get("outcome") or ""), a, b.get("number"),
                                                   str(b.get("note") or "")),

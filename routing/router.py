@@ -45,7 +45,8 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFC", text or "").lower()
-    return " ".join("".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in t).split())
+    kept = "".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in t)
+    return " ".join(kept.split())
 
 
 @dataclass

@@ -160,6 +160,7 @@ def db(request, tmp_path, worker_id):
     with database.session() as s:
         sync_stations(s)
     database.backend = request.param
+    database.pg_schema = None if request.param == "sqlite" else schema
     yield database
     database.dispose()
     database.engine = None

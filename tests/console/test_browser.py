@@ -95,6 +95,10 @@ def test_sho_assigns_other_station_404_eo_disposes_on_phone(db, server, browser,
     p3.locator(f'tr.row[data-ref="{ref}"] a.ref').tap()
     p3.wait_for_url(f"{server}/console/t/{ref}")
     width = p3.evaluate("document.documentElement.scrollWidth")
+    if width > 400:  # name the elements that overflow, to fix the CSS
+        print(p3.evaluate("Array.from(document.querySelectorAll('*'))"
+                          ".filter(e => e.getBoundingClientRect().right > 400).slice(0, 15)"
+                          ".map(e => e.tagName + '.' + e.className).join(' ')"))
     assert width <= 400, f"page is {width}px wide on a 390px screen"
     p3.select_option("#dispose select[name=outcome]", "fir")
     p3.fill("#dispose input[name=number]", "0456/2025")

@@ -35,6 +35,8 @@ ANSWERS = [
     (re.compile(r"क्या हुआ|what happened|बताइए|describe", re.I), "mera phone chori ho gaya"),
     (re.compile(r"नंबर|number|mobile", re.I), "9839012345"),
 ]
+# The apology a webhook gives when it kept the message (database down: spooled) but could not answer.
+SAVED = re.compile(r"संदेश सुरक्षित है|message is saved")
 DONE = re.compile(r"दर्ज (हो गई|की जा रही)|registered|संदर्भ|Reference|[A-Z]{3}-[A-Z2-9]{6}")
 
 
@@ -64,6 +66,7 @@ class Result:
     phone: str
     turns: int = 0
     registered: bool = False
+    saved: bool = False  # the final answer was kept for later (spooled); the complaint appears on replay
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     transcript: list[tuple[str, str]] = field(default_factory=list)
@@ -88,7 +91,7 @@ class Citizen:
             f.update(WaId=self.phone.lstrip("+"), ProfileName="Citizen", MessageType="text")
         return f
 
-    def send(self, body: str, retries: int = 30) -> tuple[list[str], float]:
+    def send(self, body: str, retries: int = 120) -> tuple[list[str], float]:
         """Post one message (retrying transport errors with the same sid); returns (texts, latency)."""
         path = f"/twilio/{self.channel}"
         form = self.form(body)
@@ -105,10 +108,10 @@ class Citizen:
                 last = f"HTTP {r.status_code}"
             except requests.RequestException as exc:
                 last = type(exc).__name__
-            time.sleep(0.2)
+            time.sleep(0.5)
         raise RuntimeError(f"{self.phone}: gave up on {body!r}: {last}")
 
-    def complain(self, first: str | None = None, max_turns: int = 8, rng: random.Random | None = None) -> Result:
+    def complain(self, first: str | None = None, max_turns: int = 12, rng: random.Random | None = None) -> Result:
         """Hold a whole complaint conversation; returns how it went."""
         rng = rng or random.Random()
         res = Result(self.phone)
@@ -122,5 +125,10 @@ class Citizen:
             if DONE.search(reply) and res.turns > 1:
                 res.registered = True
                 return res
+            if SAVED.search(reply):
+                if text == "1":  # the confirmation was kept: the spool replay registers it
+                    res.saved = True
+                    return res
+                continue  # the message was kept; say it again as a citizen would after an apology
             text = answer_for(reply)
         return res

@@ -21,6 +21,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     duplicate_sends: int = 0  # recorded twice for one outbox row: the stated window
     window_resends: int = 0  # resend_unknown events: how often the window was entered
+    escalations: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -57,6 +58,7 @@ def check(database_url: str, recorder_messages: list[dict] | None = None,
         if unrouted:
             r.problems.append(f"{unrouted} complaints never routed")
         rows = _q(c, "SELECT complaint_id, data FROM event WHERE kind = 'escalated'")
+        r.escalations = len(rows)
         levels = Counter()
         for cid, data in rows:
             d = data if isinstance(data, dict) else json.loads(data)

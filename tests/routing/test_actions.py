@@ -8,9 +8,8 @@ from sqlalchemy import select
 from models import Complaint, Feedback, Officer, Posting, Station
 from routing import actions, clock
 from routing.actions import ActionError
-from routing.router import choose_station
 from routing.seed import issue_tokens
-from tests.routing.helpers import H, T0, events, new_ticket, outbox_keys, seeded, ticket
+from tests.routing.helpers import T0, H, events, new_ticket, outbox_keys, seeded, ticket
 
 
 def posting(db, station_code: str, role: str = "eo", gender: str | None = None) -> int:

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from models import Complaint, Event, Outbox
 from routing import actions, clock
-from tests.routing.helpers import H, S, T0, count, events, new_ticket, outbox_keys, seeded, ticket
+from tests.routing.helpers import T0, H, S, count, events, new_ticket, outbox_keys, seeded, ticket
 
 
 def test_reminders_at_50_and_80_percent_go_to_the_station(db):

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from models import Complaint, Event, Message, Outbox, utcnow
 from routing import clock, outbox
 from tests.conftest import ROOT, free_port
-from tests.routing.helpers import H, T0, new_ticket, seeded
+from tests.routing.helpers import T0, H, new_ticket, seeded
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def db_url_for_child(db) -> str:
     if db.backend == "sqlite":
         return db.url
     base = os.environ["TEST_DATABASE_URL"]
-    return f"{base}?options={quote('-csearch_path=t_main')}"
+    return f"{base}?options={quote('-csearch_path=' + db.pg_schema)}"
 
 
 def child(db, code: str, **env) -> subprocess.Popen:
@@ -266,7 +266,8 @@ def own_redis(monkeypatch):
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    args = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no"]
 
     def start():
         import redis
