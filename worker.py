@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from models import WorkerState, db, utcnow
 from routing import outbox
-from routing.jobs import enqueue_row
+from routing.jobs import enqueue_rows
 from routing.queue import QUEUE_NAMES, get_redis, queues
 
 log = logging.getLogger("bharosa.worker")
@@ -47,7 +47,7 @@ def relay_pass() -> int:
     """Hand pending outbox rows to rq; returns how many."""
     qs = queues()
     with db.session() as s:
-        return outbox.relay_once(s, lambda row: enqueue_row(qs, row))
+        return outbox.relay_once(s, lambda rows: enqueue_rows(qs, rows), batch=True)
 
 
 def sweep_pass() -> int:

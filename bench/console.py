@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-# bench/ holds modules named like packages (bench/bot.py): keep it off the path, put the project first.
+# bench/ holds modules named like packages (bench/dialogue.py): keep it off the path, put the project first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))

@@ -119,7 +119,8 @@ def main() -> int:
     cl.db_via = url
     cl.start()
     try:
-        print(f"bharosa: gunicorn {args.web_workers} workers x 4 threads, 1 rq worker, PostgreSQL, {os.cpu_count()} cores")
+        print(f"bharosa: gunicorn {args.web_workers} workers x 4 threads, 1 rq worker, PostgreSQL, "
+              f"{os.cpu_count()} cores")
         # warm: one conversation
         Citizen(cl.web_url(), TOKEN, "+917000000000").complain()
         bot_rows = sweep(cl.web_url(), False, args.step_seconds, args.max_concurrency, "bot", 0)

@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,22 +30,15 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/ holds other benchmarks named like our packages (bench/bot.py): import from the root only.
+# bench/ holds other benchmarks named like our packages (bench/dialogue.py): import from the root only.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from models import Base, Complaint, Event, Outbox, Station, db, utcnow  # noqa: E402
+from tests.faults.harness import free_port  # noqa: E402
 from zone import get_zone  # noqa: E402
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def fresh_database(url: str) -> str:

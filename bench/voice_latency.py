@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
+
+from tests.faults.harness import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,13 +58,6 @@ def make_note() -> tuple[Path, float]:
                         "-c:a", "libopus", "-b:a", "24k", str(ogg)], check=True)
     return ogg, decode(ogg).duration
 
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

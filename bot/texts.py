@@ -38,8 +38,10 @@ T: dict[str, dict[str, str]] = {
     "unknown": {"hi": "पता नहीं", "en": "not known"},
     "confirm_q": {"hi": "सही है तो दर्ज करें।", "en": "If correct, submit."},
     # {ref} is filled in by the channel once the ticket exists.
-    "done": {"hi": "धन्यवाद। आपकी शिकायत दर्ज हो गई, संख्या {ref}। थाना और समय-सीमा SMS से मिलेगी; 24 घंटे में कार्रवाई होगी।",
-             "en": "Thank you. Your complaint is registered: {ref}. The station and deadline come by SMS; action within 24 hours."},
+    "done": {"hi": "धन्यवाद। आपकी शिकायत दर्ज हो गई, संख्या {ref}। "
+                   "थाना और समय-सीमा SMS से मिलेगी; 24 घंटे में कार्रवाई होगी।",
+             "en": "Thank you. Your complaint is registered: {ref}. "
+                   "The station and deadline come by SMS; action within 24 hours."},
     "cancelled": {"hi": "ठीक है, शिकायत रद्द कर दी। नई शिकायत के लिए कभी भी लिखें।",
                   "en": "OK, the complaint is cancelled. Write any time to start again."},
     "restart": {"hi": "ठीक है, फिर से शुरू करते हैं।", "en": "OK, let's start again."},

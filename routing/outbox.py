@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 QUEUE_OF = {"media": "media", "transcribe": "media", "video": "media", "recording": "media"}
 # A row enqueued but not done after this long is enqueued again (its job was lost).
 REDELIVER_AFTER = timedelta(seconds=60)
+# A row handed to rq this many times without finishing is given up and shows as failed.
+MAX_ATTEMPTS = 20
 
 
 def add(session: Session, key: str, kind: str, payload: dict[str, Any]) -> None:
@@ -41,23 +43,47 @@ def claim_for_relay(session: Session, now: datetime, limit: int = 500) -> list[O
     return list(session.scalars(q))
 
 
-def relay_once(session: Session, enqueue: Callable[[Outbox], None], now: datetime | None = None) -> int:
-    """Enqueue due outbox rows with ``enqueue(row)``; returns how many were handed over."""
+def relay_once(session: Session, enqueue: Callable[[list[Outbox]], None] | Callable[[Outbox], None],
+               now: datetime | None = None, *, batch: bool = False) -> int:
+    """Enqueue due outbox rows; returns how many were handed over.
+
+    Args:
+        session: a session of its own (this commits).
+        enqueue: hands rows to rq — one row at a time, or (``batch=True``) the whole list at once, so
+            the caller can pipeline them and group small jobs.
+        now: the relay's clock.
+        batch: call ``enqueue`` once with every row.
+
+    Rows tried ``MAX_ATTEMPTS`` times are given up (status ``failed``), not re-enqueued forever.
+    """
     now = now or utcnow()
     rows = claim_for_relay(session, now)
-    n = 0
-    for row in rows:
-        try:
-            enqueue(row)
-        except Exception:  # Redis down: leave the row for the next pass
-            log.warning("relay: could not enqueue outbox %s", row.id, exc_info=True)
-            break
-        session.execute(update(Outbox).where(Outbox.id == row.id)
-                        .values(status="enqueued" if row.status == "pending" else row.status,
-                                enqueued_at=now, attempts=Outbox.attempts + 1))
-        n += 1
+    spent = [r.id for r in rows if r.attempts >= MAX_ATTEMPTS]
+    if spent:
+        session.execute(update(Outbox).where(Outbox.id.in_(spent)).values(
+            status="failed", done_at=now, last_error=f"gave up after {MAX_ATTEMPTS} deliveries to the queue"))
+    rows = [r for r in rows if r.attempts < MAX_ATTEMPTS]
+    handed: list[Outbox] = []
+    try:
+        if batch:
+            if rows:
+                enqueue(rows)
+            handed = rows
+        else:
+            for row in rows:
+                enqueue(row)
+                handed.append(row)
+    except Exception:  # Redis down: leave the rest for the next pass
+        log.warning("relay: could not enqueue outbox rows", exc_info=True)
+        if batch:
+            handed = []
+    if handed:
+        ids = [r.id for r in handed]
+        session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
+            status=case((Outbox.status == "pending", "enqueued"), else_=Outbox.status),
+            enqueued_at=now, attempts=Outbox.attempts + 1))
     session.commit()
-    return n
+    return len(handed)
 
 
 def mark_done(session: Session, outbox_id: int, provider_id: str | None = None) -> None:

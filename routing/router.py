@@ -158,8 +158,7 @@ def route_complaint(session: Session, complaint_id: int) -> bool:
     values = dict(station_id=st.id, needs_reroute=ch.needs_reroute, updated_at=now, district=district)
     res = session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.station_id.is_(None))
                           .values(**values).execution_options(synchronize_session=False))
-    if res.rowcount != 1:
-        session.rollback()
+    if res.rowcount != 1:  # routed meanwhile by another job: nothing written yet, nothing to undo
         return False
     session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.status == "received")
                     .values(status="routed").execution_options(synchronize_session=False))

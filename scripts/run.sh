@@ -7,10 +7,14 @@ PORT="${PORT:-5000}"
 BIN=.venv/bin
 mkdir -p var/log
 pids=()
+alive() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # rq finishes its current job on the first signal; a second one stops it at once; then no mercy.
+  for i in $(seq 50); do alive || break; sleep 0.1; [ "$i" = 30 ] && for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
@@ -24,9 +28,10 @@ if [ -z "${REDIS_URL:-}" ]; then
   else
     echo "starting a local Redis at $REDIS_URL"
     redis-server --bind 127.0.0.1 --port "${REDIS_PORT:-6379}" --save "" --appendonly no \
-      --dir var --logfile var/log/redis.log &
+      --dir "$PWD/var" --logfile "$PWD/var/log/redis.log" &
     pids+=($!)
     for _ in $(seq 50); do redis_up "$REDIS_URL" && break; sleep 0.1; done
+    redis_up "$REDIS_URL" || { echo "bharosa: the local Redis did not start; see var/log/redis.log" >&2; exit 1; }
   fi
 else
   until redis_up "$REDIS_URL"; do echo "waiting for Redis at $REDIS_URL ..."; sleep 2; done

@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.faults.harness import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 PUBLIC = "https://bharosa.test"
@@ -63,13 +65,6 @@ def _guarded_connect_ex(self, addr):
 socket.socket.connect = _guarded_connect
 socket.socket.connect_ex = _guarded_connect_ex
 
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # -- Redis: our own server on a free port unless REDIS_URL is given ----------------------------
@@ -235,6 +230,44 @@ def load_fixture(channel: str, name: str, **override) -> dict:
 @pytest.fixture
 def fixture_form():
     return load_fixture
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real threaded HTTP server (werkzeug), for browsers and concurrent requests."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    t.join(5)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright, offline (never `playwright install`)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, headless=True,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def media_dir(tmp_path, monkeypatch):
+    """Media files of this test go to their own folder."""
+    d = tmp_path / "media"
+    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(d))
+    return d
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,8 @@ def _handler(rec: Recorder):
                 return self._send(status, json.dumps(body).encode())
             sid = "SM" + secrets.token_hex(16)
             rec.record("message", {"sid": sid, "To": to, "From": form.get("From", ""), "Body": form.get("Body", ""),
-                                   "ContentSid": form.get("ContentSid"), "ContentVariables": form.get("ContentVariables"),
+                                   "ContentSid": form.get("ContentSid"),
+                                   "ContentVariables": form.get("ContentVariables"),
                                    "StatusCallback": form.get("StatusCallback"), "MediaUrl": form.get("MediaUrl"),
                                    "account": user})
             body = {"sid": sid, "account_sid": user, "to": to, "from": form.get("From"), "body": form.get("Body", ""),

@@ -55,22 +55,5 @@ def spool_dir(tmp_path, monkeypatch):
     return d
 
 
-@pytest.fixture
-def media_dir(tmp_path, monkeypatch):
-    d = tmp_path / "media"
-    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(d))
-    return d
 
 
-@pytest.fixture
-def live_server(app):
-    """The app on a real threaded HTTP server (werkzeug), for concurrent requests and the chat client."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()

@@ -3,11 +3,9 @@ at the top, assigns an officer and the citizen's SMS reaches the Twilio recorder
 SHO gets 404; an EO disposes from a phone-sized screen. Screenshots go to test-artifacts/."""
 
 import shutil
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from models import Complaint
 from tests.console.conftest import CITIZEN, PASSWORD
@@ -17,25 +15,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+def server(live_server):
+    return live_server
 
 
 def _sign_in(page, base, cred):

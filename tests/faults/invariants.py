@@ -43,13 +43,14 @@ def check(database_url: str, recorder_messages: list[dict] | None = None,
     with eng.connect() as c:
         r.complaints = c.execute(text("SELECT count(*) FROM complaint")).scalar_one()
         r.messages_in = c.execute(text("SELECT count(*) FROM message WHERE direction = 'in'")).scalar_one()
-        for sid, n in _q(c, "SELECT sid, count(*) FROM message WHERE sid IS NOT NULL GROUP BY sid HAVING count(*) > 1"):
+        dup_sql = "SELECT sid, count(*) FROM message WHERE sid IS NOT NULL GROUP BY sid HAVING count(*) > 1"
+        for sid, n in _q(c, dup_sql):
             r.problems.append(f"message {sid} stored {n} times")
         for ref, n in _q(c, "SELECT ref, count(*) FROM complaint GROUP BY ref HAVING count(*) > 1"):
             r.problems.append(f"reference {ref} used {n} times")
         # one complaint per finished conversation: no inbound message produced two tickets
-        for cid, n in _q(c, "SELECT complaint_id, count(*) FROM message WHERE direction='in' AND complaint_id IS NOT NULL "
-                            "GROUP BY complaint_id HAVING count(*) > 1"):
+        for cid, n in _q(c, "SELECT complaint_id, count(*) FROM message WHERE direction='in' "
+                            "AND complaint_id IS NOT NULL GROUP BY complaint_id HAVING count(*) > 1"):
             r.problems.append(f"complaint {cid} registered by {n} messages")
         for cid, n in _q(c, "SELECT complaint_id, count(*) FROM event WHERE kind = 'routed' "
                             "GROUP BY complaint_id HAVING count(*) > 1"):
@@ -66,7 +67,8 @@ def check(database_url: str, recorder_messages: list[dict] | None = None,
         for (cid, level, _cycle), n in levels.items():
             if n > 1:
                 r.problems.append(f"complaint {cid} escalated to level {level} {n} times")
-        stuck = c.execute(text("SELECT count(*) FROM outbox WHERE status IN ('pending','enqueued','sending')")).scalar_one()
+        stuck = c.execute(text(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending','enqueued','sending')")).scalar_one()
         if stuck:
             r.problems.append(f"{stuck} outbox rows not finished")
         failed = _q(c, "SELECT kind, last_error FROM outbox WHERE status = 'failed'")

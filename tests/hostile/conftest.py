@@ -9,10 +9,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def media_dir(tmp_path, monkeypatch):
-    d = tmp_path / "media"
-    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(d))
-    return d
+def _own_media_dir(media_dir):
+    """Every test here stores media in its own folder."""
+    return media_dir
 
 
 @pytest.fixture

@@ -77,3 +77,35 @@ def test_status_callback_updates_delivery(db, app, recorder, drain, twilio):
         assert s.scalar(select(Message.status).where(Message.sid == sid)) == "delivered"
     assert twilio.post(f"/twilio/status?outbox={oid}", form, signature="bad").status_code == 403
     assert twilio.post("/twilio/status?outbox=x", form).status_code == 400
+
+
+def test_many_tickets_route_in_batches_once_each(db, app, recorder, drain):
+    from routing.jobs import BATCH_SIZE
+
+    ids = [_register(db)[0] for _ in range(BATCH_SIZE + 7)]
+    drain()
+    with db.session() as s:
+        routed = s.scalars(select(Event.complaint_id).where(Event.kind == "routed")).all()
+        assert sorted(routed) == sorted(ids)
+        assert s.scalar(select(func.count()).select_from(Complaint).where(Complaint.station_id.is_(None))) == 0
+    assert len(recorder.to(PHONE)) == len(ids)
+
+
+def test_relay_gives_up_after_max_attempts(db, app):
+    from datetime import timedelta
+
+    from models import utcnow
+    from routing import outbox
+
+    with db.session() as s:
+        outbox.add(s, "send:stuck", "send", {"text": "x", "to_phone": PHONE})
+    with db.session() as s:
+        row = s.scalar(select(Outbox).where(Outbox.key == "send:stuck"))
+        row.status, row.attempts, row.enqueued_at = "enqueued", outbox.MAX_ATTEMPTS, utcnow() - timedelta(hours=1)
+    handed = []
+    with db.session() as s:
+        assert outbox.relay_once(s, handed.extend, batch=True) == 0
+    with db.session() as s:
+        row = s.scalar(select(Outbox).where(Outbox.key == "send:stuck"))
+        assert row.status == "failed" and "gave up" in row.last_error
+    assert handed == []

@@ -8,8 +8,6 @@ would; rate it. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 
 import pytest
 from sqlalchemy import select
@@ -22,29 +20,8 @@ PHONE = "+919839033333"
 
 
 @pytest.fixture
-def server(app):
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    t.join(5)
-
-
-@pytest.fixture
-def browser():
-    exe = shutil.which("chromium")
-    if not exe:
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True,
-                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+def server(live_server):
+    return live_server
 
 
 def first_load_bytes(page) -> int:

@@ -1,6 +1,6 @@
 """Benchmark the dialogue engine: fresh-process start-up, per-turn latency (median / p95), held-out figures.
 
-Run: ``.venv/bin/python bench/bot.py``.
+Run: ``.venv/bin/python bench/dialogue.py``.
 
 Start-up is measured in fresh Python processes: the baseline has an empty model cache (what every
 worker restart cost before the cache: train the intent and category models on the first message);
