@@ -83,6 +83,14 @@ class Retention(_Strict):
     closed_days: int = Field(365, ge=1)
 
 
+class Closing(_Strict):
+    """Whether the 1 Number cell must call the citizen back before a disposed ticket may close."""
+
+    verification_call: bool = False
+    # Only these categories need the call; empty: every category (when verification_call is on).
+    categories: list[str] = []
+
+
 class Voice(_Strict):
     """The helpline IVR: how long a caller may speak, how long to wait for keys, which TTS voices."""
 
@@ -175,6 +183,7 @@ class Zone(_Strict):
     limits: Limits = Limits()
     retention: Retention = Retention()
     voice: Voice = Voice()
+    closing: Closing = Closing()
     ranks: dict[str, Names]
     chains: dict[str, list[str]]
     confidential_viewer_roles: list[str] = ["sho", "cell", "admin"]
@@ -216,6 +225,9 @@ class Zone(_Strict):
             cats.add(c.key)
             if c.escalate_from and c.escalate_from not in self.ranks:
                 raise ValueError(f"categories[{i}].escalate_from: unknown rank '{c.escalate_from}'")
+        for c in self.closing.categories:
+            if c not in cats:
+                raise ValueError(f"closing.categories: unknown category '{c}'")
         if "other" not in cats:
             raise ValueError("categories: the catch-all category 'other' is missing")
         for name in self.whatsapp_templates:

@@ -26,6 +26,7 @@ MUTANTS = [
              'sid: Mapped[str | None] = mapped_column(String(64))'),
             ("channels/inbound.py",
              "    if session.scalar(select(Message.id).where(Message.sid == msg.sid)) is not None:", "    if False:"),
+            ("channels/inbound.py", '.on_conflict_do_nothing(index_elements=["sid"])', ""),
         ],
         "tests": ["tests/channels/test_reliability.py::test_same_message_sid_50_times_concurrently",
                   "tests/hostile/test_corpus.py -k replay"],
@@ -35,6 +36,7 @@ MUTANTS = [
         "edits": [
             ("models/tables.py", 'sid: Mapped[str | None] = mapped_column(String(64), unique=True)',
              'sid: Mapped[str | None] = mapped_column(String(64))'),
+            ("channels/inbound.py", '.on_conflict_do_nothing(index_elements=["sid"])', ""),
         ],
         "tests": ["tests/channels/test_reliability.py::test_same_message_sid_50_times_concurrently"],
     },
@@ -87,8 +89,11 @@ def run_mutant(m: dict) -> tuple[str, str]:
         for t in m["tests"]:
             args = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-x", *t.split()]
             r = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, timeout=900)
-            last = (r.stdout.strip().splitlines() or ["?"])[-1]
-            out.append(f"{t}: {last}")
+            lines = r.stdout.strip().splitlines() or ["?"]
+            why = next((ln.strip() for ln in lines if ln.startswith("E ")), "")
+            summary = next((ln for ln in reversed(lines) if " passed" in ln or " failed" in ln or " error" in ln),
+                           lines[-1])
+            out.append(f"{t}: {summary.strip()}" + (f" [{why[:200]}]" if why else ""))
             failed = failed or r.returncode != 0
         return ("killed" if failed else "survived"), "; ".join(out)
 

@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.faults.harness import free_port  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.faults.harness import free_port  # noqa: E402
+
 TOKEN = "voicebench-token-0123456789abcdef"  # noqa: S105
 ACCOUNT = "AC" + "0" * 30 + "77"
 PUBLIC = "https://bharosa.bench"

@@ -26,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.faults.harness import free_port  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.faults.harness import free_port  # noqa: E402
+
 TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105
 ACCOUNT = "AC" + "0" * 30 + "99"
 TEXTS = ["mera phone kal shaam Rawatpur bus stand pe chori ho gaya", "मेरी बाइक चोरी हो गई है कल्याणपुर से",

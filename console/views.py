@@ -282,9 +282,9 @@ def _action_error():
     return getattr(actions, "ActionError", None) or type("NoActionError", (Exception,), {})
 
 
-CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same")
+CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same", "verification_required")
 ACTION_ROLES = {"assign": "sup", "reroute": "sup", "merge": "sup", "reopen": "sup", "close": "sup",
-                "dispose": "disp", "note": "any", "interpret": "interp"}
+                "verify": "sup", "dispose": "disp", "note": "any", "interpret": "interp"}
 
 
 @bp.post("/t/<ref>/<action>")
@@ -364,6 +364,12 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
     if action == "close":
         _act("close", s, c, who)
         return "Closed."
+    if action == "verify":
+        reached = f.get("reached") == "1"
+        satisfied = {"1": True, "0": False}.get(f.get("satisfied") or "")
+        _act("verify_call", s, c, who, reached, satisfied, (f.get("note") or "")[:2000])
+        return "Verification call recorded." + (" The citizen was not satisfied: reopened." if satisfied is False
+                                                 and reached else "")
     if action == "interpret":
         text = (f.get("text") or "").strip()
         if not text:

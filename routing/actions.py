@@ -419,8 +419,25 @@ def merge(session: Session, duplicate: Complaint, into: Complaint, actor: str) -
     event(session, into, "merged_in", actor, at=now, duplicate=duplicate.ref)
 
 
-def close(session: Session, complaint: Complaint, actor: str) -> None:
-    """Close a disposed ticket (no more feedback expected).
+def verification_needed(c: Complaint) -> bool:
+    """Does config ask the cell to call this ticket's citizen before it closes?"""
+    cfg = get_zone().closing
+    return cfg.verification_call and (not cfg.categories or c.category in cfg.categories)
+
+
+def verified_since_disposal(session: Session, c: Complaint) -> bool:
+    """Was a verification call that reached the citizen recorded after the latest disposal?"""
+    q = select(Event).where(Event.complaint_id == c.id, Event.kind == "verification_call")
+    if c.disposed_at is not None:
+        q = q.where(Event.at >= c.disposed_at)
+    return any((e.data or {}).get("reached") for e in session.scalars(q))
+
+
+def verify_call(session: Session, complaint: Complaint, actor: str, reached: bool, satisfied: bool | None = None,
+                note: str = "") -> None:
+    """Record the cell's verification call to the citizen after disposal.
+
+    A reached citizen who says the matter is not resolved reopens the ticket (fresh SLA).
 
     Raises:
         ActionError: not_disposed.
@@ -428,7 +445,28 @@ def close(session: Session, complaint: Complaint, actor: str) -> None:
     c = complaint
     _lock(session, c)
     if c.status != "disposed":
+        raise _refuse(session, c, "verify_call", actor, "not_disposed", "only a disposed ticket is verified")
+    now = utcnow()
+    n = _note(session, c, note, actor)
+    event(session, c, "verification_call", actor, at=now, reached=bool(reached),
+          satisfied=None if satisfied is None else bool(satisfied), note=n.id if n else None)
+    if reached and satisfied is False:
+        reopen(session, c, actor, reason="verification call: citizen not satisfied")
+
+
+def close(session: Session, complaint: Complaint, actor: str) -> None:
+    """Close a disposed ticket (no more feedback expected); where config asks, only after a verification call.
+
+    Raises:
+        ActionError: not_disposed, verification_required.
+    """
+    c = complaint
+    _lock(session, c)
+    if c.status != "disposed":
         raise _refuse(session, c, "close", actor, "not_disposed", "only a disposed ticket can be closed")
+    if verification_needed(c) and not verified_since_disposal(session, c):
+        raise _refuse(session, c, "close", actor, "verification_required",
+                      "the 1 Number cell must reach the citizen by a verification call before closing")
     now = utcnow()
     c.status, c.closed_at, c.next_check_at = "closed", now, None
     event(session, c, "closed", actor, at=now)

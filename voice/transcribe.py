@@ -232,7 +232,8 @@ class FasterWhisperTranscriber:
         if language is None:
             language, lang_p, share = pick_language(self.detect_language(samples), self.languages)
         segs, info = self.model.transcribe(samples, language=language, task="transcribe", beam_size=self.beam_size,
-                                           without_timestamps=self.without_timestamps, vad_filter=self.vad_filter)
+                                           without_timestamps=self.without_timestamps, vad_filter=self.vad_filter,
+                                           initial_prompt=zone_prompt(language))
         segments = tuple(Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segs)
         text = " ".join(s.text for s in segments if s.text).strip()
         return Transcript(text, language, _confidence(segments, share), samples.size / SAMPLE_RATE, segments,
@@ -343,7 +344,8 @@ class OpenAIWhisperTranscriber:
         with self._torch.inference_mode():
             res = self._whisper.transcribe(self.model, samples, language=language, task="transcribe",
                                            beam_size=self.beam_size, best_of=self.beam_size, fp16=self.fp16,
-                                           without_timestamps=self.without_timestamps, verbose=None)
+                                           without_timestamps=self.without_timestamps, verbose=None,
+                                           initial_prompt=zone_prompt(language))
         segments = tuple(Segment(float(s["start"]), float(s["end"]), s["text"].strip(), float(s["avg_logprob"]),
                                  float(s["no_speech_prob"])) for s in res["segments"])
         text = " ".join(s.text for s in segments if s.text).strip()
@@ -445,6 +447,21 @@ def get_transcriber(backend: str | None = None) -> Transcriber:
                 cls = FasterWhisperTranscriber if backend == "faster-whisper" else OpenAIWhisperTranscriber
                 inst = _instances[backend] = cls()
     return inst
+
+
+def zone_prompt(language: str | None) -> str | None:
+    """A decoding prompt naming the zone's districts, so Whisper spells them as the NLU knows them.
+
+    Both backends get the same prompt (a fair comparison). ``BHAROSA_WHISPER_PROMPT=0`` turns it off.
+    """
+    if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0":
+        return None
+    from zone import get_zone
+
+    z = get_zone()
+    if language == "hi":
+        return "पुलिस शिकायत, " + ", ".join(d.name_hi for d in z.districts) + "।"
+    return "Police complaint, " + ", ".join(d.name_en for d in z.districts) + "."
 
 
 def transcribe(audio: np.ndarray | Source, *, language: str | None = None, backend: str | None = None) -> Transcript:

@@ -195,8 +195,27 @@ def test_note_reroute_merge_close(db):
     with pytest.raises(ActionError):
         act(db, cid, actions.close, "officer:1")
     act(db, cid, actions.dispose, "resolved", "officer:1")
+    # config asks for the cell's verification call first: refused, with the reason in the timeline
+    with pytest.raises(ActionError) as err:
+        act(db, cid, actions.close, "officer:1")
+    assert err.value.code == "verification_required"
+    act(db, cid, actions.verify_call, "officer:2", False)  # no answer: still not verified
+    with pytest.raises(ActionError):
+        act(db, cid, actions.close, "officer:1")
+    act(db, cid, actions.verify_call, "officer:2", True, True, "citizen confirms the phone was returned")
     act(db, cid, actions.close, "officer:1")
     assert ticket(db, cid).status == "closed"
+    calls = events(db, cid, "verification_call")
+    assert [e.data["reached"] for e in calls] == [False, True] and "Ramesh" not in str(calls[1].data)
+
+
+def test_verification_call_citizen_not_satisfied_reopens(db):
+    seeded(db)
+    cid = new_ticket(db)
+    act(db, cid, actions.dispose, "resolved", "officer:1")
+    act(db, cid, actions.verify_call, "officer:2", True, False)
+    t = ticket(db, cid)
+    assert t.reopen_count == 1 and t.status not in ("disposed", "closed")
 
 
 def test_find_posting_for_rank(db):
