@@ -268,6 +268,9 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     texts = [render(r) for r in replies]
     if mid is None:
         mid = insert_inbound(session, msg, citizen_id=cit.id, status=status, reply="\x1e".join(texts))
+        if mid is None:  # a concurrent delivery of this sid won the insert: undo this turn, answer as it did
+            session.rollback()
+            return previous_reply(session, msg.sid)
     if turn is not None:
         conv.state, conv.channel, conv.updated_at = turn.state, msg.channel, now
         cit.language = turn.language or cit.language

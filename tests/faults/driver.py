@@ -67,6 +67,8 @@ class Result:
     turns: int = 0
     registered: bool = False
     saved: bool = False  # the final answer was kept for later (spooled); the complaint appears on replay
+    interrupted: bool = False  # an earlier answer was spooled: the citizen waits, as a real one would
+    spooled_sid: str | None = None  # the message that was kept for later: it must be in the database
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     transcript: list[tuple[str, str]] = field(default_factory=list)
@@ -92,6 +94,10 @@ class Citizen:
         return f
 
     def send(self, body: str, retries: int = 120) -> tuple[list[str], float]:
+        texts, dt, _sid = self.send_sid(body, retries)
+        return texts, dt
+
+    def send_sid(self, body: str, retries: int = 120) -> tuple[list[str], float, str]:
         """Post one message (retrying transport errors with the same sid); returns (texts, latency)."""
         path = f"/twilio/{self.channel}"
         form = self.form(body)
@@ -104,7 +110,7 @@ class Citizen:
             try:
                 r = self.http.post(self.base + path, data=data, headers=headers, timeout=15)
                 if r.status_code == 200:
-                    return twiml_texts(r.text), time.perf_counter() - t0
+                    return twiml_texts(r.text), time.perf_counter() - t0, form["MessageSid"]
                 last = f"HTTP {r.status_code}"
             except requests.RequestException as exc:
                 last = type(exc).__name__
@@ -117,7 +123,7 @@ class Citizen:
         res = Result(self.phone)
         text = first or rng.choice(FIRST)
         for _ in range(max_turns):
-            texts, lat = self.send(text)
+            texts, lat, sid = self.send_sid(text)
             res.turns += 1
             res.latencies.append(lat)
             reply = "\n".join(texts)
@@ -126,9 +132,13 @@ class Citizen:
                 res.registered = True
                 return res
             if SAVED.search(reply):
+                # The message was kept for later (spooled). Its reply comes as a follow-up message; a
+                # citizen waits for it rather than saying the same thing again.
+                res.spooled_sid = sid
                 if text == "1":  # the confirmation was kept: the spool replay registers it
                     res.saved = True
-                    return res
-                continue  # the message was kept; say it again as a citizen would after an apology
+                else:
+                    res.interrupted = True
+                return res
             text = answer_for(reply)
         return res

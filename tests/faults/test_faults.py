@@ -141,16 +141,29 @@ def test_nothing_lost_or_doubled_under_faults(cluster):
     wait_quiet(cluster, cluster.database_url, timeout=120)
     time.sleep(3)
     msgs = cluster.recorder_messages()
-    expected = {r.phone: 1 for r in results if r.registered or r.saved}
+    # Each citizen who confirmed has exactly one complaint; one whose earlier answer was spooled (the
+    # database was cut off) stopped there and has none — but that message is stored, not lost.
+    expected = {r.phone: 0 if r.interrupted else 1 for r in results}
     rep = invariants.check(cluster.database_url, msgs, expected)
     print(f"\nfault run seed={SEED}: {len(kills)} kills ({', '.join(sorted(set(kills)))}), "
-          f"{sum(r.registered for r in results)}/{CITIZENS} complaints registered, {rep.complaints} in the database, "
-          f"{len(msgs)} messages at the recorder, duplicate sends {rep.duplicate_sends} "
-          f"(send window entered {rep.window_resends} times)")
+          f"{sum(r.registered for r in results)} registered at once, {sum(r.saved for r in results)} "
+          f"registered from the spool, {sum(r.interrupted for r in results)} interrupted by the database cut; "
+          f"{rep.complaints} complaints in the database, {len(msgs)} messages at the recorder, duplicate sends "
+          f"{rep.duplicate_sends} (send window entered {rep.window_resends} times)")
     assert not errors, errors
     assert len(kills) >= min(KILLS, 50)
-    assert all(r.registered or r.saved for r in results), [r.transcript for r in results
-                                                           if not (r.registered or r.saved)][:2]
+    assert all(r.registered or r.saved or r.interrupted for r in results), [
+        r.transcript for r in results if not (r.registered or r.saved or r.interrupted)][:2]
     assert rep.ok, rep.problems
-    assert rep.complaints == CITIZENS
+    assert rep.complaints == sum(expected.values())
+    spooled = [r.spooled_sid for r in results if r.spooled_sid]
+    if spooled:
+        from sqlalchemy import create_engine, text
+
+        eng = create_engine(cluster.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with eng.connect() as conn:
+            stored = set(conn.execute(text("SELECT sid FROM message WHERE direction = 'in'")).scalars())
+        eng.dispose()
+        found = sum(1 for sid in spooled if sid in stored)
+        assert found == len(spooled), "a spooled message was lost"
     assert rep.escalations > 0, "the run was meant to escalate tickets under fire"
