@@ -1,6 +1,7 @@
 """Bharosa's web app: ``create_app()`` registers every blueprint; ``python app.py`` serves it.
 
 ``python app.py`` — serve on $PORT (development server; ``make run`` uses gunicorn)
+``python app.py check`` — validate config.yaml, stations.csv and the environment (one line if wrong)
 ``python app.py init`` — migrate the database and load the zone's stations
 ``python app.py chat`` — a terminal chat as a citizen, through the real webhook (dev mode only)
 """
@@ -117,6 +118,11 @@ def init_database() -> None:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if argv[:1] == ["check"]:  # the zone and the environment, before anything starts
+            get_zone()
+            check_environment()
+            print("configuration ok")
+            return 0
         if argv[:1] == ["init"]:
             get_zone()
             init_database()

@@ -19,6 +19,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# Stop here, with one clear line, if the zone or the environment is wrong (before starting anything).
+$BIN/python app.py check >/dev/null || exit 2
+
 redis_up() { $BIN/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$1" 2>/dev/null; }
 
 if [ -z "${REDIS_URL:-}" ]; then

@@ -181,6 +181,8 @@ def decode(src: Source, *, limits: AudioLimits | None = None, reject_silence: bo
             claimed = max(claimed or 0.0, float(stream.duration * stream.time_base))
         if claimed is not None and claimed > limits.max_seconds:
             raise MediaRejected(TOO_LONG, f"claims {claimed:.0f} s > {limits.max_seconds:.0f} s")
+        if stream.codec_context is None:  # e.g. a WAV whose format tag names no codec (found by the fuzzer)
+            raise MediaRejected(NOT_AUDIO, "no decoder for this audio stream")
         codec = stream.codec_context.name
         source_rate = stream.codec_context.sample_rate or 0
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)

@@ -41,21 +41,27 @@ def fast_clock_config(tmp: Path) -> Path:
     return p
 
 
-def wait_quiet(cluster: Cluster, url: str, timeout: float = 120) -> None:
-    """Wait until no outbox row is open and no ticket can still escalate within the run."""
+def wait_quiet(cluster: Cluster, url: str, timeout: float = 180, quiet_s: float = 8) -> None:
+    """Wait until no outbox row has been open for ``quiet_s`` (longer than one escalation interval of the
+    sped-up clock, so a sweep that is about to add notices is not mistaken for the end)."""
     from sqlalchemy import create_engine, text
 
     eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     end = time.time() + timeout
+    quiet_since = None
     try:
         while time.time() < end:
             with eng.connect() as c:
                 open_rows = c.execute(text(
                     "SELECT count(*) FROM outbox WHERE status IN ('pending','enqueued','sending')")).scalar_one()
                 unrouted = c.execute(text("SELECT count(*) FROM complaint WHERE station_id IS NULL")).scalar_one()
-            if not open_rows and not unrouted:
+            if open_rows or unrouted:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.time()
+            elif time.time() - quiet_since >= quiet_s:
                 return
-            time.sleep(1)
+            time.sleep(0.5)
     finally:
         eng.dispose()
 
