@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.voice.speech import to_amr  # noqa: E402
+
 CACHE = ROOT / "var" / "bench-audio" / "accuracy"
 CONDITIONS = ("clean", "mulaw8k", "amr", "opus_noise")
 
@@ -102,26 +105,6 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
 
 
-def _amr(src: Path, dst: Path) -> None:
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="amr") as out:
-        st = out.add_stream("libopencore_amrnb", rate=8000)
-        st.layout = "mono"
-        st.bit_rate = 12200
-        rs = av.AudioResampler(format="s16", layout="mono", rate=8000, frame_size=160)
-        for fr in inp.decode(audio=0):
-            fr.pts = None
-            for f in rs.resample(fr):
-                for p in st.encode(f):
-                    out.mux(p)
-        for f in rs.resample(None):
-            for p in st.encode(f):
-                out.mux(p)
-        for p in st.encode(None):
-            out.mux(p)
-
-
 def make_audio(text: str, lang: str, condition: str) -> Path:
     """The clip for one text and condition (cached by content hash)."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -140,7 +123,7 @@ def make_audio(text: str, lang: str, condition: str) -> Path:
     if condition == "amr":
         out = CACHE / f"{lang}-{key}.amr"
         if not out.exists():
-            _amr(wav, out)
+            to_amr(wav, out)
         return out
     if condition == "opus_noise":
         out = CACHE / f"{lang}-{key}.noise.ogg"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.voice.speech import to_amr
+
 EN_TEXT = "My mobile phone was stolen at Rawatpur crossing in Kanpur yesterday evening. Please register my complaint."
 HI_TEXT = "कल शाम कानपुर के रावतपुर में मेरा मोबाइल फोन चोरी हो गया। कृपया मेरी शिकायत दर्ज करें।"
 
@@ -25,28 +27,6 @@ def speak(text: str, voice: str, out: Path) -> Path:
 def ffmpeg(src: Path, out: Path, *args: str) -> Path:
     """Convert with ffmpeg."""
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), *args, str(out)], check=True)
-    return out
-
-
-def to_amr(src: Path, out: Path) -> Path:
-    """AMR-NB via PyAV's libopencore_amrnb encoder (Debian's ffmpeg has the decoder only)."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(out), "w", format="amr") as dst:
-        st = dst.add_stream("libopencore_amrnb", rate=8000)
-        st.layout = "mono"
-        st.bit_rate = 12200
-        rs = av.AudioResampler(format="s16", layout="mono", rate=8000, frame_size=160)
-        for fr in inp.decode(audio=0):
-            fr.pts = None
-            for f in rs.resample(fr):
-                for p in st.encode(f):
-                    dst.mux(p)
-        for f in rs.resample(None):
-            for p in st.encode(f):
-                dst.mux(p)
-        for p in st.encode(None):
-            dst.mux(p)
     return out
 
 
