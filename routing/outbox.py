@@ -91,17 +91,30 @@ def mark_done(session: Session, outbox_id: int, provider_id: str | None = None) 
                     .values(status="done", done_at=utcnow(), provider_id=provider_id))
 
 
+def mark_done_many(session: Session, outbox_ids: list[int]) -> None:
+    """Mark many rows done in one statement (a batch job's rows)."""
+    if outbox_ids:
+        session.execute(update(Outbox).where(Outbox.id.in_(outbox_ids))
+                        .values(status="done", done_at=utcnow(), provider_id=None))
+
+
 def mark_failed(session: Session, outbox_id: int, error: str) -> None:
     session.execute(update(Outbox).where(Outbox.id == outbox_id)
                     .values(status="failed", done_at=utcnow(), last_error=error[:500]))
 
 
+_ADD_MANY: dict = {}
+
+
 def add_many(session: Session, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Write many units of work (key, kind, payload) in one statement; keys already present are ignored."""
+    """Write many units of work (key, kind, payload) in one round trip; keys already present are ignored."""
     if not rows:
         return
     now = utcnow()
-    values = [{"key": k, "kind": kind, "payload": p, "status": "pending", "created_at": now} for k, kind, p in rows]
     dialect = session.get_bind().dialect.name
-    ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
-    session.execute(ins.values(values).on_conflict_do_nothing(index_elements=["key"]))
+    if dialect not in _ADD_MANY:  # built once: a statement per call would be compiled per call
+        ins = pg_insert(Outbox.__table__) if dialect == "postgresql" else sqlite_insert(Outbox.__table__)
+        _ADD_MANY[dialect] = ins.on_conflict_do_nothing(index_elements=["key"])
+    values = [{"key": k, "kind": kind, "payload": p, "status": "pending", "created_at": now, "attempts": 0}
+              for k, kind, p in rows]
+    session.execute(_ADD_MANY[dialect], values)

@@ -20,15 +20,18 @@ import math
 import time
 import unicodedata
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from rapidfuzz import fuzz
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from models import Complaint, Station, utcnow
+from models import Complaint, Event, Station, utcnow
+from routing import outbox
 from routing.actions import _escalate_to, event
 from routing.clock import chain_of
-from routing.notify import local_time, notify_citizen, notify_officer, station_name
+from routing.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
+from routing.stats import apply_contributions
 from zone import get_zone
 
 MAX_PIN_KM = 60.0
@@ -188,3 +191,124 @@ def route_complaint(session: Session, complaint_id: int) -> bool:
         if c.next_check_at is not None:
             c.next_check_at = first_check(c)
     return True
+
+
+# -- many tickets at once (the rq batch job) -------------------------------------------------------------
+# What a ticket's routing and its aggregate contribution need, read in one statement per batch.
+_BATCH_COLS = (Complaint.id, Complaint.ref, Complaint.station_id, Complaint.merged_into_id, Complaint.district,
+               Complaint.lat, Complaint.lon, Complaint.requested_station, Complaint.place, Complaint.category,
+               Complaint.language, Complaint.phone, Complaint.wa_id, Complaint.due_at, Complaint.status,
+               Complaint.channel, Complaint.registered_at, Complaint.disposed_at, Complaint.outcome,
+               Complaint.escalation_level, Complaint.assigned_posting_id)
+NOTE_EVENTS = ("pin_outside_zone", "no_active_station", "named_unknown", "no_unit")
+
+# One conditional UPDATE for the whole batch: only tickets still unrouted match (first router wins).
+_PG_ROUTE = text(
+    "UPDATE complaint AS c SET station_id = v.sid, needs_reroute = v.nr, district = v.district, updated_at = :now, "
+    "status = CASE WHEN c.status = 'received' THEN 'routed' ELSE c.status END "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:sids AS bigint[]), CAST(:nrs AS boolean[]), "
+    "CAST(:districts AS varchar[])) AS v(id, sid, nr, district) "
+    "WHERE c.id = v.id AND c.station_id IS NULL RETURNING c.id, c.status"
+).bindparams(bindparam("now", type_=Complaint.__table__.c.updated_at.type))
+
+
+def _needs_orm_path(c) -> bool:
+    """Tickets whose routing does more than the common case (a category that starts above the SHO)."""
+    cat = get_zone().category_by_key.get(c.category)
+    return bool(cat and cat.escalate_from and (c.escalation_level or 0) == 0)
+
+
+def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
+    """Route many tickets in the caller's transaction with a few set-based statements; returns those routed now.
+
+    The same rules, Events, alerts (outbox rows with the same unique keys) and aggregate changes as
+    :func:`route_complaint`, but one statement per kind for the whole batch: the tickets are read and
+    locked in id order, one conditional UPDATE routes those still unrouted, and the Events, outbox rows and
+    aggregate deltas are each written in one go. A ticket already routed (a job delivered twice) is skipped.
+    Tickets that need more (a category that starts above the SHO) go through :func:`route_complaint`.
+    """
+    ids = sorted({int(i) for i in complaint_ids})
+    if not ids:
+        return set()
+    z = get_zone()
+    pg = session.get_bind().dialect.name == "postgresql"
+    q = select(*_BATCH_COLS).where(Complaint.id.in_(ids)).order_by(Complaint.id)
+    if pg:  # lock in id order: two jobs holding the same ticket (a redelivery) queue, never deadlock
+        q = q.with_for_update(of=Complaint)
+    tickets = [c for c in session.execute(q).all() if c.station_id is None and c.merged_into_id is None]
+    routed: set[int] = set()
+    plain = []
+    for c in tickets:
+        if _needs_orm_path(c):
+            if route_complaint(session, c.id):
+                routed.add(c.id)
+        else:
+            plain.append(c)
+    if not plain:
+        return routed
+    now = utcnow()
+    choices = {}
+    for c in plain:
+        ch = choose_station(session, c)
+        district = ch.station.district if c.district not in z.district_by_key or ch.reason != "nodal" else c.district
+        choices[c.id] = (ch, district)
+    if pg:
+        res = session.execute(_PG_ROUTE, {
+            "ids": [c.id for c in plain], "sids": [choices[c.id][0].station.id for c in plain],
+            "nrs": [choices[c.id][0].needs_reroute for c in plain], "districts": [choices[c.id][1] for c in plain],
+            "now": now})
+        status_of = dict(res.all())
+    else:  # SQLite: writers are serialised already; one conditional UPDATE per ticket
+        t = Complaint.__table__
+        status_of = {}
+        for c in plain:
+            ch, district = choices[c.id]
+            row = session.execute(
+                update(t).where(t.c.id == c.id, t.c.station_id.is_(None))
+                .values(station_id=ch.station.id, needs_reroute=ch.needs_reroute, district=district, updated_at=now,
+                        status=case((t.c.status == "received", "routed"), else_=t.c.status))
+                .returning(t.c.id, t.c.status)).first()
+            if row is not None:
+                status_of[row[0]] = row[1]
+    events: list[dict] = []
+    sends: list[tuple[str, str, dict]] = []
+    changed = []
+    for c in plain:
+        if c.id not in status_of:  # routed meanwhile by another job
+            continue
+        routed.add(c.id)
+        ch, district = choices[c.id]
+        st, lang = ch.station, c.language
+        for k, v in ch.notes.items():
+            if k in NOTE_EVENTS:
+                events.append(dict(complaint_id=c.id, at=now, actor="system", kind=k,
+                                   data={"value": v if isinstance(v, str) else None}))
+        events.append(dict(complaint_id=c.id, at=now, actor="system", kind="routed",
+                           data={"station": st.code, "reason": ch.reason, "needs_reroute": ch.needs_reroute}))
+        due = local_time(c.due_at, lang)
+        row = citizen_row(c.id, c.ref, c.phone, c.wa_id, lang, "registered",
+                          station=st.name_hi if lang == "hi" else st.name_en, due=due)
+        if row is not None:
+            sends.append((row[0], "send", row[1]))
+        cat = z.category_by_key.get(c.category)
+        note = ""
+        if cat and cat.cognizable:
+            note = "संज्ञेय: एफआईआर दर्ज करें। " if lang == "hi" else "Cognizable: register an FIR. "
+        row = officer_row(c.id, c.ref, st.phone, "station_new", lang=lang,
+                          category=(cat.name_hi if lang == "hi" else cat.name_en) if cat else c.category,
+                          due=due, note=note)
+        if row is not None:
+            sends.append((row[0], "send", row[1]))
+        else:
+            events.append(dict(complaint_id=c.id, at=now, actor="system", kind="no_phone",
+                               data={"station": st.code, "for": "station_new"}))
+        changed.append(SimpleNamespace(
+            id=c.id, merged_into_id=None, registered_at=c.registered_at, disposed_at=c.disposed_at,
+            status=status_of[c.id], district=district, station_id=st.id, channel=c.channel,
+            escalation_level=c.escalation_level, outcome=c.outcome, due_at=c.due_at,
+            assigned_posting_id=c.assigned_posting_id))
+    if events:
+        session.execute(insert(Event.__table__), events)
+    outbox.add_many(session, sends)
+    apply_contributions(session, changed)
+    return routed
