@@ -25,13 +25,15 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models import Complaint, Event, Officer, Posting, Station, db, utcnow
 from routing import outbox
 from routing.notify import citizen_row, local_time, officer_row, rank_name
+from routing.stats import apply_contributions
 from zone import get_zone
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,10 @@ class Postings:
 # -- the sweep -----------------------------------------------------------------------------------------
 _COLS = (Complaint.id, Complaint.ref, Complaint.station_id, Complaint.district, Complaint.language, Complaint.phone,
          Complaint.wa_id, Complaint.emergency, Complaint.sla_started_at, Complaint.due_at, Complaint.reminders_sent,
-         Complaint.escalation_level, Complaint.sla_base_level, Complaint.next_check_at, Complaint.reopen_count)
+         Complaint.escalation_level, Complaint.sla_base_level, Complaint.next_check_at, Complaint.reopen_count,
+         # what the dashboard's aggregates read (console.aggregates.contribution)
+         Complaint.channel, Complaint.registered_at, Complaint.status, Complaint.disposed_at, Complaint.outcome,
+         Complaint.assigned_posting_id, Complaint.merged_into_id)
 
 
 def claim(session: Session, now: datetime, limit: int = BATCH):
@@ -153,6 +158,41 @@ def _stations(session: Session) -> dict[int, Station]:
     return {s.id: s for s in session.scalars(select(Station))}
 
 
+# One conditional UPDATE for a whole batch on PostgreSQL: a ticket matches only if nobody stepped it meanwhile.
+_PG_STEP = text(
+    "UPDATE complaint AS c SET reminders_sent = v.rem, escalation_level = v.lvl, next_check_at = v.nx, "
+    "updated_at = :now "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:rem_old AS integer[]), CAST(:lvl_old AS integer[]), "
+    "CAST(:nx_old AS timestamptz[]), CAST(:rem AS integer[]), CAST(:lvl AS integer[]), CAST(:nx AS timestamptz[])) "
+    "AS v(id, rem_old, lvl_old, nx_old, rem, lvl, nx) "
+    "WHERE c.id = v.id AND c.escalation_level = v.lvl_old AND c.reminders_sent = v.rem_old "
+    "AND c.next_check_at = v.nx_old RETURNING c.id"
+).bindparams(bindparam("now", type_=Complaint.__table__.c.updated_at.type))
+
+
+def _step(session: Session, steps: list[tuple], now: datetime) -> set[int]:
+    """Apply (id, rem_old, lvl_old, nx_old, rem_new, lvl_new, nx_new) steps conditionally; the ids that matched."""
+    if not steps:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        cols = list(zip(*steps, strict=True))
+        res = session.execute(_PG_STEP, {"ids": list(cols[0]), "rem_old": list(cols[1]), "lvl_old": list(cols[2]),
+                                         "nx_old": list(cols[3]), "rem": list(cols[4]), "lvl": list(cols[5]),
+                                         "nx": list(cols[6]), "now": now})
+        return set(res.scalars())
+    done = set()
+    for cid, rem_old, lvl_old, nx_old, rem_new, lvl_new, nx_new in steps:
+        res = session.execute(
+            update(Complaint)
+            .where(Complaint.id == cid, Complaint.escalation_level == lvl_old, Complaint.reminders_sent == rem_old,
+                   Complaint.next_check_at == nx_old)
+            .values(reminders_sent=rem_new, escalation_level=lvl_new, next_check_at=nx_new, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            done.add(cid)
+    return done
+
+
 def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: Postings | None = None,
                 stations: dict[int, Station] | None = None) -> int:
     """Claim one batch of due tickets and act on each; the caller commits. Returns how many stepped."""
@@ -165,24 +205,22 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
     postings = postings or Postings(session, set(z.ranks))
     events: list[dict] = []
     sends: list[tuple[str, str, dict]] = []
-    stepped = 0
+    plans = []
     for r in rows:
-        (cid, ref, st_id, district, lang, phone, wa_id, emergency, start, due, rem_old, lvl_old, base, nx_old,
-         reopens) = r
-        chain = chain_of(district)
+        chain = chain_of(r.district)
         top = len(chain) - 1
-        rem_new, lvl_new = warranted(now, start, due, base, top, emergency)
-        rem_new, lvl_new = max(rem_new, rem_old), max(lvl_new, lvl_old)
-        nx_new = next_check(start, due, rem_new, lvl_new, base, top, emergency)
-        res = session.execute(
-            update(Complaint)
-            .where(Complaint.id == cid, Complaint.escalation_level == lvl_old, Complaint.reminders_sent == rem_old,
-                   Complaint.next_check_at == nx_old)
-            .values(reminders_sent=rem_new, escalation_level=lvl_new, next_check_at=nx_new, updated_at=now)
-            .execution_options(synchronize_session=False))
-        if res.rowcount != 1:  # another sweeper or an action got there first
+        rem_new, lvl_new = warranted(now, r.sla_started_at, r.due_at, r.sla_base_level, top, r.emergency)
+        rem_new, lvl_new = max(rem_new, r.reminders_sent), max(lvl_new, r.escalation_level)
+        nx_new = next_check(r.sla_started_at, r.due_at, rem_new, lvl_new, r.sla_base_level, top, r.emergency)
+        plans.append((r, chain, rem_new, lvl_new, nx_new))
+    stepped_ids = _step(session, [(r.id, r.reminders_sent, r.escalation_level, r.next_check_at, rem_new, lvl_new,
+                                   nx_new) for r, _chain, rem_new, lvl_new, nx_new in plans], now)
+    escalated = []
+    for r, chain, rem_new, lvl_new, _nx in plans:
+        if r.id not in stepped_ids:  # another sweeper or an action got there first
             continue
-        stepped += 1
+        (cid, ref, st_id, district, lang, phone, wa_id, emergency, _start, due, rem_old, lvl_old, base, _nx_old,
+         reopens) = r[:15]
         st = stations.get(st_id) if st_id else None
         st_name = (st.name_hi if lang == "hi" else st.name_en) if st else "-"
         if rem_new > rem_old and now < due:
@@ -217,10 +255,20 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
                               rank=rank_name(chain[lvl_new], lang), station=st_name)
             if row:
                 sends.append((row[0], "send", row[1]))
+            escalated.append(_as_now(r, lvl_new))
     if events:
-        session.execute(insert(Event), events)
+        session.execute(insert(Event.__table__), events)
     outbox.add_many(session, sends)
-    return stepped
+    # The dashboard counts how far tickets escalated: bring their contributions up to date (one pass per batch).
+    apply_contributions(session, escalated)
+    return len(stepped_ids)
+
+
+def _as_now(r, level: int) -> SimpleNamespace:
+    """A claimed row as it is after its step (what the aggregates read)."""
+    d = r._asdict()
+    d["escalation_level"] = level
+    return SimpleNamespace(**d)
 
 
 def sweep(now: datetime | None = None, limit: int = BATCH, max_batches: int = 1000) -> int:

@@ -119,3 +119,28 @@ def test_cost_follows_the_due_not_the_open(db):
     assert len(untouched) == 12 and all(c.next_check_at > T0 + 29 * H for c in untouched)
     # 6 tickets at level >= 1, two of them (registered 0 h and 1 h in) already at level 2
     assert count(db, Outbox, Outbox.key.like("send:officer_escalation:%")) == 8
+
+
+def test_sweep_keeps_the_dashboard_escalation_counts(db):
+    """Escalations by the sweep reach stat_daily at once (as a rebuild from the tickets would count them)."""
+    from sqlalchemy import func
+
+    from console.aggregates import rebuild
+    from models.tables import StatDaily
+
+    seeded(db)
+    ids = [new_ticket(db, phone=f"+9198394{i:05d}", district=d)
+           for i, d in enumerate(["jhansi", "kanpur_nagar", "etawah", "jhansi", "lalitpur"])]
+    assert clock.sweep(now=T0 + 12 * H) == len(ids)  # reminders only: nothing for the dashboard
+    assert clock.sweep(now=T0 + 29 * H) == len(ids)  # two levels each
+
+    def sums():
+        with db.session() as s:
+            return s.execute(select(func.sum(StatDaily.received), func.sum(StatDaily.esc1), func.sum(StatDaily.esc2),
+                                    func.sum(StatDaily.esc3))).one()
+
+    kept = sums()
+    assert tuple(kept) == (len(ids), len(ids), len(ids), 0)
+    with db.session() as s:
+        rebuild(s)
+    assert sums() == kept
