@@ -43,7 +43,7 @@ def over_limit(sender: str, limit: int, now: float | None = None) -> bool:
         return False
     key = f"flood:{sender}:{int(now // 60)}"
     try:
-        pipe = _redis().pipeline()
+        pipe = _redis().pipeline(transaction=False)  # one round trip, no MULTI/EXEC
         pipe.incr(key)
         pipe.expire(key, 120)
         count = pipe.execute()[0]

@@ -209,6 +209,121 @@ def _short_answer(session: Session, msg: Incoming, cit: Citizen, status: str, te
     return [text]
 
 
+# PostgreSQL's fast path (see :func:`_process_pg`): one statement finds or creates the citizen and the
+# conversation, locks the conversation and checks the sid; one more stores the message and the new state.
+_OPEN_TURN = """
+WITH cit AS (
+  INSERT INTO citizen (phone, wa_id, name, language, blocked, last_whatsapp_at, created_at)
+  VALUES (%(phone)s, %(wa_id)s, %(name)s, 'hi', false, %(seen)s, %(now)s)
+  ON CONFLICT ({key}) DO UPDATE
+    SET last_whatsapp_at = COALESCE(EXCLUDED.last_whatsapp_at, citizen.last_whatsapp_at),
+        wa_id = COALESCE(citizen.wa_id, EXCLUDED.wa_id)
+  RETURNING id, phone, wa_id, language, blocked
+), conv AS (
+  INSERT INTO conversation (citizen_id, state, channel, updated_at)
+  SELECT id, '{{}}'::jsonb, %(channel)s, %(now)s FROM cit WHERE NOT blocked
+  ON CONFLICT (citizen_id) DO UPDATE SET channel = conversation.channel
+  RETURNING id, state
+)
+SELECT cit.id, cit.phone, cit.wa_id, cit.language, cit.blocked, conv.id, conv.state,
+       EXISTS (SELECT 1 FROM message WHERE sid = %(sid)s)
+FROM cit LEFT JOIN conv ON true
+"""
+_OPEN_BY_PHONE, _OPEN_BY_WA = _OPEN_TURN.format(key="phone"), _OPEN_TURN.format(key="wa_id")
+_CLOSE_TURN = """
+WITH m AS (
+  INSERT INTO message (sid, direction, channel, citizen_id, from_addr, to_addr, body, kind, payload, reply,
+                       status, created_at, updated_at)
+  VALUES (%(sid)s, 'in', %(channel)s, %(citizen_id)s, %(from_addr)s, %(to_addr)s, %(body)s, %(kind)s,
+          %(payload)s::jsonb, %(reply)s, %(status)s, %(at)s, %(now)s)
+  ON CONFLICT (sid) DO NOTHING
+  RETURNING id
+), conv AS (
+  UPDATE conversation SET state = %(state)s::jsonb, channel = %(channel)s, updated_at = %(at)s
+  WHERE id = %(conversation_id)s AND %(has_state)s AND EXISTS (SELECT 1 FROM m)
+), cit AS (
+  UPDATE citizen SET language = %(language)s
+  WHERE id = %(citizen_id)s AND language IS DISTINCT FROM %(language)s AND EXISTS (SELECT 1 FROM m)
+)
+SELECT id FROM m
+"""
+
+
+class _CitizenRef:
+    """The few fields of a citizen the fast path needs (an ORM Citizen is loaded only to register)."""
+
+    __slots__ = ("id", "phone", "wa_id", "language")
+
+    def __init__(self, id: int, phone: str | None, wa_id: str | None, language: str | None) -> None:  # noqa: A002
+        self.id, self.phone, self.wa_id, self.language = id, phone, wa_id, language
+
+
+def _process_pg(session: Session, msg: Incoming, render, limit: bool) -> list[str] | None:
+    """:func:`process` for a text message on PostgreSQL in two statements; None: take the general path.
+
+    Returns None before changing anything when the statement cannot settle who the citizen is in one
+    step (this WhatsApp id already belongs to another citizen row), so the general path decides.
+    """
+    from psycopg.types.json import Jsonb
+
+    now = msg.at or utcnow()
+    fresh = not session.in_transaction()
+    conn = session.connection()
+    params = {"phone": msg.phone, "wa_id": msg.wa_id, "name": msg.profile_name, "channel": msg.channel,
+              "seen": now if msg.channel == "whatsapp" else None, "now": now, "sid": msg.sid}
+    sql = _OPEN_BY_PHONE if msg.phone else _OPEN_BY_WA
+    try:
+        if fresh:  # nothing else in this transaction yet: no savepoint needed (two round trips saved)
+            row = conn.exec_driver_sql(sql, params).one()
+        else:
+            with conn.begin_nested():
+                row = conn.exec_driver_sql(sql, params).one()
+    except IntegrityError:
+        if fresh:
+            session.rollback()
+        return None
+    cid, phone, wa_id, language, blocked, conv_id, state, dup = row
+    lang = language if language in SORRY else "hi"
+    if dup:
+        return previous_reply(session, msg.sid)
+    if blocked:
+        return _short_answer(session, msg, _CitizenRef(cid, phone, wa_id, language), "blocked", BLOCKED[lang])
+    if limit:
+        from channels.flood import over_limit
+        from zone import get_zone
+
+        if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):
+            return _short_answer(session, msg, _CitizenRef(cid, phone, wa_id, language), "flooded", FLOODED[lang])
+    from bot import engine
+
+    ref = _CitizenRef(cid, phone, wa_id, language)
+    status = "received"
+    try:
+        turn = engine.handle(to_inbound(msg, [], phone), dict(state or {}), DbTicketView(session, ref))
+        replies = list(turn.replies)
+    except Exception:
+        log.exception("engine failed on message %s", msg.sid)
+        turn, status, replies = None, "error", [Reply(SORRY[lang])]
+    texts = [render(r) for r in replies]
+    new_state = Jsonb(turn.state) if turn is not None else None
+    mid = conn.exec_driver_sql(_CLOSE_TURN, {
+        "sid": msg.sid, "channel": msg.channel, "citizen_id": cid, "from_addr": msg.from_addr,
+        "to_addr": msg.to_addr, "body": msg.body, "kind": msg.kind, "payload": Jsonb(msg.raw or {}),
+        "reply": "\x1e".join(texts), "status": status, "at": now, "now": utcnow(), "state": new_state,
+        "has_state": new_state is not None,
+        "conversation_id": conv_id, "language": (turn.language if turn else None) or language}).scalar()
+    if mid is None:  # a concurrent delivery of this sid won the insert: undo this turn, answer as it did
+        session.rollback()
+        return previous_reply(session, msg.sid)
+    if turn is not None and turn.complaint is not None:
+        cit = session.get(Citizen, cid)
+        c, replies = _register(session, msg, cit, turn, now)
+        texts = [render(r) for r in replies]
+        session.execute(update(Message).where(Message.id == mid).values(
+            reply="\x1e".join(texts), complaint_id=c.id))
+    return texts
+
+
 def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, limit: bool = True) -> list[str]:
     """Handle one inbound message end to end in the caller's transaction; returns the reply texts.
 
@@ -227,6 +342,10 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
         limit: apply the flood limit (off for spool replays: those messages arrived long ago).
     """
     msg.body = clean_text(msg.body)
+    if not msg.media and (msg.phone or msg.wa_id) and session.get_bind().dialect.name == "postgresql":
+        texts = _process_pg(session, msg, render, limit)
+        if texts is not None:
+            return texts
     now = msg.at or utcnow()
     cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name)
     lang = cit.language if cit.language in SORRY else "hi"

@@ -147,7 +147,10 @@ def deliver(session: Session, row: Outbox) -> None:
             rq retries with :data:`routing.jobs.RETRY`); permanent failures are recorded, not raised.
     """
     payload = row.payload
-    c = session.get(Complaint, payload.get("complaint_id")) if payload.get("complaint_id") else None
+
+    def complaint() -> Complaint | None:  # only for the Events of a failure: not loaded on the common path
+        return session.get(Complaint, payload.get("complaint_id")) if payload.get("complaint_id") else None
+
     done = {(m.payload or {}).get("part", 0): m for m in session.scalars(
         select(Message).where(Message.outbox_id == row.id, Message.direction == "out", Message.sid.is_not(None)))}
     try:
@@ -155,7 +158,7 @@ def deliver(session: Session, row: Outbox) -> None:
         body = render(payload)
         dlt_id = dlt_check(payload, body) if channel == "sms" else None
     except tw.SendError as exc:
-        event(session, c, "send_failed", "worker", template=payload.get("template"), code=exc.code,
+        event(session, complaint(), "send_failed", "worker", template=payload.get("template"), code=exc.code,
               reason="dlt_mismatch" if "DLT" in exc.message else "no_route")
         ob.mark_failed(session, row.id, str(exc))
         return
@@ -164,7 +167,7 @@ def deliver(session: Session, row: Outbox) -> None:
         if all(i in done for i in range(len(parts))):
             ob.mark_done(session, row.id, done[0].sid)
             return
-        event(session, c, "resend_unknown", "worker", outbox=row.id)
+        event(session, complaint(), "resend_unknown", "worker", outbox=row.id)
     # Commit 'sending' before the call: from here a crash means "maybe sent" (the window).
     session.execute(update(Outbox).where(Outbox.id == row.id).values(status="sending", enqueued_at=utcnow()))
     session.commit()
@@ -189,12 +192,13 @@ def deliver(session: Session, row: Outbox) -> None:
                 raise
             msg.status, msg.error_code = "failed", str(exc.code or "")[:16]
             session.add(msg)
-            event(session, c, "send_failed", "worker", template=payload.get("template"), code=exc.code)
+            event(session, complaint(), "send_failed", "worker", template=payload.get("template"), code=exc.code)
             ob.mark_failed(session, row.id, str(exc))
             return
         msg.status, msg.sid = status, sid
         if session.scalar(select(Message.id).where(Message.sid == sid)) is None:  # the callback may have come first
             session.add(msg)
         first_sid = first_sid or sid
-        session.commit()  # this part is sent: never again
-    ob.mark_done(session, row.id, first_sid)
+        if i < len(parts) - 1:
+            session.commit()  # this part is sent: never again
+    ob.mark_done(session, row.id, first_sid)  # the last part commits with the row's 'done' (the caller commits)

@@ -37,7 +37,7 @@ class TwilioSmsSender:
         creds = tw.credentials()
         if creds is None:
             raise tw.SendError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", None, False)
-        self.twilio = tw.TwilioSender(*creds)
+        self.twilio = tw.get_sender()  # shared: one kept-alive HTTP session per process
 
     def send_sms(self, to: str, body: str, *, from_: str, status_callback: str | None = None,
                  dlt_template_id: str | None = None) -> str:

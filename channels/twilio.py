@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Request, current_app
@@ -143,7 +144,13 @@ def get_sender() -> TwilioSender | None:
         if is_dev():
             return None
         raise SendError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", None, False)
-    return TwilioSender(*creds)
+    return _sender(*creds, api_base_url())
+
+
+@lru_cache(maxsize=8)
+def _sender(account_sid: str, token: str, base_url: str) -> TwilioSender:
+    """One sender per credentials and base URL: its HTTP session keeps the connection to Twilio open."""
+    return TwilioSender(account_sid, token, base_url)
 
 
 def app_logger():

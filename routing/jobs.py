@@ -62,8 +62,10 @@ def run_outbox(outbox_id: int) -> str:
             ob.mark_failed(s, outbox_id, str(exc))
             s.commit()
             return "failed"
-        row = s.get(Outbox, outbox_id)
-        if row is not None and row.status not in ("done", "failed"):
+        # Read afresh: a handler marks its row with an UPDATE, which the identity map's object does not see
+        # (marking it again would wipe the provider id the handler stored).
+        status = s.scalar(select(Outbox.status).where(Outbox.id == outbox_id))
+        if status is not None and status not in ("done", "failed"):
             ob.mark_done(s, outbox_id)
     return "done"
 
@@ -154,15 +156,63 @@ def _in_lock_order(session: Session, outbox_ids: list[int]) -> list[int]:
 # Kinds whose handler never commits by itself (no outside call in the middle), so rows can share a job.
 BATCHABLE = {"route"}
 BATCH_SIZE = 200
+# Kinds whose rows commit on their own (a send commits 'sending' before Twilio's call) but are short: they
+# run one after another in a shared job, so rq's per-job cost is paid once per chunk, not per message.
+SEQUENTIAL = {"send"}
+SEQUENTIAL_SIZE = 20
+
+
+def run_outbox_each(outbox_ids: list[int]) -> dict[str, int]:
+    """Run rows one after another in one job, each exactly as :func:`run_outbox` (own session, own commits).
+
+    A row that fails retryably is handed to rq again on its own with :data:`RETRY` (after the first retry
+    interval), as if it had been enqueued alone; the rest of the chunk goes on.
+    """
+    out: dict[str, int] = {}
+    for oid in outbox_ids:
+        try:
+            res = run_outbox(oid)
+        except Exception:
+            log.warning("outbox %s failed in a chunk; retried on its own", oid, exc_info=True)
+            _retry_alone(oid)
+            res = "retry"
+        out[res] = out.get(res, 0) + 1
+    return out
+
+
+def _retry_alone(outbox_id: int) -> None:
+    """Enqueue one row as its own job with rq's Retry; outside rq (or if that fails) the relay hands it out."""
+    from datetime import timedelta
+
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return
+    try:
+        with db.session() as s:
+            row = s.get(Outbox, outbox_id)
+            if row is None or row.status in ("done", "failed"):
+                return
+            attempts = row.attempts
+        Queue(job.origin, connection=job.connection).enqueue_in(
+            timedelta(seconds=RETRY.intervals[0]), run_outbox, outbox_id,
+            job_id=f"outbox-{outbox_id}-{attempts + 1}-r", retry=RETRY, result_ttl=300, failure_ttl=86400)
+    except Exception:
+        log.warning("could not re-enqueue outbox %s; the relay will", outbox_id, exc_info=True)
 
 
 def enqueue_rows(queues: dict, rows: list[Outbox]) -> None:
-    """Hand rows to rq in one Redis pipeline; batchable kinds go fifty to a job."""
+    """Hand rows to rq in one Redis pipeline; batchable kinds go many to a job, sequential kinds a chunk to a job."""
     conn = next(iter(queues.values())).connection
     with conn.pipeline() as pipe:
         by_queue: dict[str, list] = {}
-        singles = [r for r in rows if r.kind not in BATCHABLE]
+        singles = [r for r in rows if r.kind not in BATCHABLE and r.kind not in SEQUENTIAL]
         batched = [r for r in rows if r.kind in BATCHABLE]
+        chained: dict[str, list] = {}
+        for r in rows:
+            if r.kind in SEQUENTIAL:
+                chained.setdefault(ob.QUEUE_OF.get(r.kind, "default"), []).append(r)
         for r in singles:
             qn = ob.QUEUE_OF.get(r.kind, "default")
             by_queue.setdefault(qn, []).append(Queue.prepare_data(
@@ -173,6 +223,12 @@ def enqueue_rows(queues: dict, rows: list[Outbox]) -> None:
             by_queue.setdefault("default", []).append(Queue.prepare_data(
                 run_outbox_batch, ([r.id for r in chunk],), job_id=f"outbox-b{chunk[0].id}-{chunk[0].attempts + 1}",
                 result_ttl=300, failure_ttl=86400))
+        for qn, chain in chained.items():
+            for i in range(0, len(chain), SEQUENTIAL_SIZE):
+                chunk = chain[i:i + SEQUENTIAL_SIZE]
+                by_queue.setdefault(qn, []).append(Queue.prepare_data(
+                    run_outbox_each, ([r.id for r in chunk],),
+                    job_id=f"outbox-e{chunk[0].id}-{chunk[0].attempts + 1}", result_ttl=300, failure_ttl=86400))
         for qn, datas in by_queue.items():
             queues[qn].enqueue_many(datas, pipeline=pipe)
         pipe.execute()

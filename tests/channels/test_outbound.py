@@ -276,3 +276,28 @@ def test_lost_answer_window_closed_by_callback(db, app, recorder, twilio):
     assert run_outbox(oid2) == "done" and len(recorder.to(PHONE)) == 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "resend_unknown")) == 1
+
+
+def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorder, redis_conn, drain):
+    """Send rows go to rq in chunks (one job runs many); a retryable failure leaves only that row for a retry."""
+    from routing.jobs import enqueue_rows, run_outbox_each
+    from routing.queue import queues
+
+    ids = [_add(db, f"chunk:{i}", {"to_phone": f"+91983901234{i}", "to_wa": None, "text": f"hello {i}",
+                                    "template": None}) for i in range(3)]
+    with db.session() as s:
+        enqueue_rows(queues(redis_conn), s.scalars(select(Outbox).order_by(Outbox.id)).all())
+    jobs = queues(redis_conn)["default"].jobs
+    assert len(jobs) == 1 and jobs[0].args == (ids,)
+
+    recorder.fail_to["+919839012341"] = (503, 20503)
+    assert run_outbox_each(ids) == {"done": 2, "retry": 1}
+    with db.session() as s:
+        assert [s.get(Outbox, i).status for i in ids] == ["done", "enqueued", "done"]
+    del recorder.fail_to["+919839012341"]
+    assert run_outbox_each(ids) == {"done": 3}  # the two sent are not sent again
+    for i in range(3):
+        assert [m["Body"] for m in recorder.to(f"+91983901234{i}")] == [f"hello {i}"]
+    with db.session() as s:
+        assert all(s.get(Outbox, i).status == "done" for i in ids)
+        assert s.get(Outbox, ids[0]).provider_id  # the provider's id is kept on the row

@@ -159,6 +159,45 @@ def test_flood_limit_without_redis_does_not_fail_the_webhook(db, app, twilio, fa
     flood._down_until = 0.0
 
 
+def test_same_text_message_sid_50_times_concurrently(db, live_server, fake_engine, fixture_form):
+    """A text message takes PostgreSQL's two-statement path: still one message, one reply, one state change."""
+    form = fixture_form("whatsapp", "text", Body="register jhansi theft_mobile")
+    data = urlencode(form)
+    headers = {"X-Twilio-Signature": sign(PUBLIC + "/twilio/whatsapp", form, TOKEN),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    gate = threading.Barrier(50)
+
+    def hit(_):
+        gate.wait()
+        return requests.post(live_server + "/twilio/whatsapp", data=data, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(hit, range(50)))
+    assert {r.status_code for r in answers} == {200}
+    bodies = {r.text for r in answers}
+    assert len(bodies) == 1 and "registered JHS-" in bodies.pop()
+    with db.session() as s:
+        assert _count(s, Message, Message.sid == form["MessageSid"]) == 1
+        assert _count(s, Citizen) == 1 and _count(s, Conversation) == 1 and _count(s, Complaint) == 1
+        assert _count(s, Outbox, Outbox.kind == "route") == 1
+        assert s.scalar(select(Conversation.state)) == {"turns": 1}
+
+
+def test_whatsapp_address_already_on_another_row_is_the_same_citizen(db, app, twilio, fake_engine, fixture_form):
+    """A citizen row holding this WhatsApp address but no number (PostgreSQL's one-statement upsert meets the
+    wa_id unique key and hands over to the general path): one citizen, the message on it, nothing lost."""
+    with db.session() as s:
+        s.add(Citizen(wa_id="+919839012345", phone=None, language="en"))
+    r = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text", Body="hello"))
+    assert r.status_code == 200 and "<Message>" in r.get_data(as_text=True)
+    with db.session() as s:
+        cits = s.scalars(select(Citizen)).all()
+        assert len(cits) == 1 and cits[0].wa_id == "+919839012345" and cits[0].last_whatsapp_at is not None
+        m = s.scalar(select(Message).where(Message.direction == "in"))
+        assert m.citizen_id == cits[0].id and m.status == "received" and m.reply
+        assert _count(s, Conversation) == 1
+
+
 def test_blocked_sender_is_stored_not_engaged(db, app, twilio, fake_engine, fixture_form):
     with db.session() as s:
         s.add(Citizen(phone="+919839012345", blocked=True))
@@ -204,3 +243,29 @@ def test_wa_only_citizen_alert_phone_gets_sms_alerts(db, app, twilio, fake_engin
         c = s.scalar(select(Complaint))
         assert c.phone == "+919839055555" and c.wa_id == "IN.1349120865530274191"
         assert s.scalar(select(Citizen.sms_ok)) is True
+
+
+def test_a_text_turn_on_postgres_is_two_statements(db, app, twilio, fixture_form):
+    """The hot path: a text message from a known citizen costs two statements on PostgreSQL (find-or-create
+    and lock, then store-and-update); SQLite takes the general path."""
+    from sqlalchemy import event
+
+    if db.backend == "sqlite":
+        pytest.skip("PostgreSQL's fast path")
+    twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text", Body="namaste"))
+    seen: list[str] = []
+
+    def log(conn, cursor, statement, *a):
+        seen.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", log)
+    try:
+        r = twilio.post("/twilio/whatsapp", fixture_form("whatsapp", "text", Body="mera phone chori ho gaya",
+                                                         MessageSid="SM" + "7" * 32))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", log)
+    assert r.status_code == 200 and "<Message>" in r.get_data(as_text=True)
+    assert [s for s in seen if s not in ("SELECT", "BEGIN", "COMMIT")] == ["WITH", "WITH"], seen
+    assert len(seen) <= 3, seen  # the two, and the pool's ping at most
+    with db.session() as s:
+        assert _count(s, Message, Message.direction == "in") == 2
