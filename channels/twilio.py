@@ -100,7 +100,7 @@ class TwilioSender:
 
     def __init__(self, account_sid: str, token: str, base_url: str | None = None) -> None:
         base = base_url or api_base_url()
-        http = TwilioHttpClient(timeout=float(os.environ.get("TWILIO_HTTP_TIMEOUT", "15")), proxy=_proxies_for(base))
+        http = TwilioHttpClient(timeout=http_timeout(), proxy=_proxies_for(base))
         # Proxies and the CA bundle are read from the environment once, here: requests would otherwise walk the
         # whole environment twice on every message (a tenth of a worker's time).
         http.session.trust_env = False
@@ -137,6 +137,21 @@ class TwilioSender:
         except Exception as exc:  # network errors: retry
             raise SendError(f"{type(exc).__name__}: {exc}"[:300], None, True) from None
         return msg.sid
+
+
+def http_timeout() -> float:
+    """``TWILIO_HTTP_TIMEOUT`` in seconds (default 15); a bad value is logged, naming the key, and 15 used."""
+    raw = os.environ.get("TWILIO_HTTP_TIMEOUT", "").strip()
+    try:
+        value = float(raw) if raw else 15.0
+        if not 0 < value <= 300:
+            raise ValueError
+    except ValueError:
+        import logging
+
+        logging.getLogger(__name__).error("TWILIO_HTTP_TIMEOUT=%r is not a number of seconds (0-300); using 15", raw)
+        return 15.0
+    return value
 
 
 def _proxies_for(url: str) -> dict[str, str]:

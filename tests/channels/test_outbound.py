@@ -301,3 +301,13 @@ def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorde
     with db.session() as s:
         assert all(s.get(Outbox, i).status == "done" for i in ids)
         assert s.get(Outbox, ids[0]).provider_id  # the provider's id is kept on the row
+
+
+@pytest.mark.parametrize("raw,expected", [("", 15.0), ("4.5", 4.5), ("abc", 15.0), ("-1", 15.0), ("1e9", 15.0)])
+def test_twilio_http_timeout_from_environment(monkeypatch, caplog, raw, expected):
+    from channels.twilio import TwilioSender, http_timeout
+
+    monkeypatch.setenv("TWILIO_HTTP_TIMEOUT", raw)
+    assert http_timeout() == expected
+    assert ("TWILIO_HTTP_TIMEOUT" in caplog.text) == (raw not in ("", "4.5"))
+    assert TwilioSender("AC" + "0" * 32, "tok", "http://127.0.0.1:9").client.http_client.timeout == expected
