@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,6 +158,52 @@ def _confidence(segments: Sequence[Segment], share: float) -> float:
     return float(min(1.0, max(0.0, conf)))
 
 
+# Whisper's "hi" token was trained on Hindustani written in Devanagari, in Urdu script and in Latin letters; with
+# the "base" model a forced-Hindi decode of unclear speech often comes out in Urdu script, or drifts into Tamil or
+# Bengali, none of which the NLU (Devanagari and romanised Hindi) can read. When decoding Hindi, every token that
+# holds bytes of another script is suppressed: UTF-8 lead bytes other than ASCII, Latin-1 (C2/C3), the
+# three-byte block E0 followed by anything but A4/A5 (U+0900-U+097F, Devanagari) and E2 (punctuation).
+_OK_LEADS = {0xC2, 0xC3, 0xE0, 0xE2}
+
+
+def _foreign(b: bytes) -> bool:
+    for i, x in enumerate(b):
+        if x < 0x80 or x < 0xC0:  # ASCII, or a continuation byte (judged with its lead byte)
+            continue
+        if x not in _OK_LEADS:
+            return True
+        if x == 0xE0 and i + 1 < len(b) and b[i + 1] not in (0xA4, 0xA5):
+            return True
+    return False
+
+
+def _gpt2_byte_decoder() -> dict[str, int]:
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
+
+
+def foreign_script_tokens(token_bytes: dict[int, bytes]) -> list[int]:
+    """Ids of the tokens holding bytes of a script other than Latin or Devanagari (see ``_OK_LEADS``)."""
+    return sorted(i for i, b in token_bytes.items() if _foreign(b))
+
+
+def suppress_for(language: str | None, tokens: list[int]) -> list[int]:
+    """The ``suppress_tokens`` both backends get: Whisper's default (-1) plus, for Hindi, other scripts' tokens.
+
+    ``BHAROSA_WHISPER_SCRIPT_MASK=0`` turns the Hindi part off.
+    """
+    if language == "hi" and os.environ.get("BHAROSA_WHISPER_SCRIPT_MASK", "1") != "0":
+        return [-1, *tokens]
+    return [-1]
+
+
 def _as_samples(audio: np.ndarray | Source) -> np.ndarray:
     if isinstance(audio, np.ndarray):
         return audio.astype(np.float32, copy=False).reshape(-1)
@@ -166,6 +213,35 @@ def _as_samples(audio: np.ndarray | Source) -> np.ndarray:
 def _env_int(name: str, default: int) -> int:
     v = os.environ.get(name)
     return int(v) if v else default
+
+
+def collapsed(text: str, duration: float) -> bool:
+    """True when a decode produced far fewer words than the audio's length implies (under one per 2 s).
+
+    People speak two to three words a second; "पुलर।" for a 4-second English sentence is a decode in the wrong
+    language that collapsed, not what was said.
+    """
+    return duration >= 1.0 and len(re.findall(r"[\w\u0900-\u097F]+", text)) < 0.5 * duration
+
+
+def _finish(tr, samples: np.ndarray, duration: float, segments: tuple[Segment, ...], language: str, lang_p: float,
+            share: float, probs: dict[str, float] | None) -> Transcript:
+    """The transcript; when the language was detected and the decode collapsed, the other language is tried.
+
+    Two-pass language handling: the detector's prior on Hindi (``BHAROSA_LANGUAGE_WEIGHTS``) sometimes sends
+    a short English clip to Hindi (or the reverse). Only then is the runner-up language decoded too, and the
+    decode with the higher :func:`segment_confidence` is kept. Both backends do the same.
+    """
+    text = strip_prompt_echo(" ".join(s.text for s in segments if s.text).strip(), language)
+    if probs is not None and len(tr.languages) > 1 and collapsed(text, duration):
+        weights = language_weights()
+        other = max((lang for lang in tr.languages if lang != language),
+                    key=lambda lang: probs.get(lang, 0.0) * weights.get(lang, 1.0))
+        again = tr._decode(samples, other)
+        if segment_confidence(again) > segment_confidence(segments):
+            language, segments, lang_p = other, again, 1.0 - lang_p
+            text = strip_prompt_echo(" ".join(s.text for s in segments if s.text).strip(), language)
+    return Transcript(text, language, _confidence(segments, share), duration, segments, lang_p, share, tr.name)
 
 
 class FasterWhisperTranscriber:
@@ -204,6 +280,23 @@ class FasterWhisperTranscriber:
         self.model_path = resolve_model(model)
         self.model = WhisperModel(self.model_path, device=self.device, compute_type=self.compute_type,
                                   cpu_threads=self.cpu_threads, num_workers=1, local_files_only=True)
+        self._memo = threading.local()  # (features, encoder output) of the window language detection encoded
+        self.encoder_passes = 0
+        encode = self.model.encode
+
+        def encode_once(features: np.ndarray):
+            # Detection and the first decoded window see the same 30 s of features: encode them once.
+            memo = getattr(self._memo, "hit", None)
+            if memo is not None and memo[0].shape == features.shape and np.array_equal(memo[0], features):
+                return memo[1]
+            self.encoder_passes += 1
+            return encode(features)
+
+        self.model.encode = encode_once
+        dec = _gpt2_byte_decoder()
+        vocab = self.model.hf_tokenizer.get_vocab()
+        self._foreign = foreign_script_tokens({i: bytes(dec.get(ch, 0) for ch in t) for t, i in vocab.items()
+                                             if not t.startswith("<|")})
 
     def detect_language(self, audio: np.ndarray) -> dict[str, float]:
         """Language probabilities for the first 30 s of 16 kHz mono audio.
@@ -214,8 +307,18 @@ class FasterWhisperTranscriber:
         Returns:
             Language code → probability, every language the model knows.
         """
-        _, _, probs = self.model.detect_language(audio=_as_samples(audio)[:WINDOW_SAMPLES])
-        return dict(probs)
+        return self._detect(_as_samples(audio))[0]
+
+    def _detect(self, samples: np.ndarray):
+        """Language probabilities from the encoder output of the first window exactly as decoding cuts it."""
+        from faster_whisper.audio import pad_or_trim
+
+        fe = self.model.feature_extractor
+        feats = fe(samples)
+        first = pad_or_trim(feats[:, :max(1, min(fe.nb_max_frames, feats.shape[-1] - 1))])
+        enc = self.model.encode(first)
+        probs = {tok[2:-2]: p for tok, p in self.model.model.detect_language(enc)[0]}
+        return probs, (first, enc)
 
     def transcribe(self, audio: np.ndarray | Source, *, language: str | None = None) -> Transcript:
         """Transcribe one clip, choosing the language among the configured ones unless given.
@@ -228,16 +331,22 @@ class FasterWhisperTranscriber:
             The transcript.
         """
         samples = _as_samples(audio)
-        share, lang_p = 1.0, 1.0
+        share, lang_p, probs = 1.0, 1.0, None
         if language is None:
-            language, lang_p, share = pick_language(self.detect_language(samples), self.languages)
-        segs, info = self.model.transcribe(samples, language=language, task="transcribe", beam_size=self.beam_size,
-                                           without_timestamps=self.without_timestamps, vad_filter=self.vad_filter,
-                                           initial_prompt=zone_prompt(language))
-        segments = tuple(Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segs)
-        text = " ".join(s.text for s in segments if s.text).strip()
-        return Transcript(text, language, _confidence(segments, share), samples.size / SAMPLE_RATE, segments,
-                          lang_p, share, self.name)
+            probs, self._memo.hit = self._detect(samples)
+            language, lang_p, share = pick_language(probs, self.languages)
+        try:
+            segments = self._decode(samples, language)
+        finally:
+            self._memo.hit = None
+        return _finish(self, samples, samples.size / SAMPLE_RATE, segments, language, lang_p, share, probs)
+
+    def _decode(self, samples: np.ndarray, language: str) -> tuple[Segment, ...]:
+        segs, _ = self.model.transcribe(samples, language=language, task="transcribe", beam_size=self.beam_size,
+                                        without_timestamps=self.without_timestamps, vad_filter=self.vad_filter,
+                                        initial_prompt=zone_prompt(language),
+                                        suppress_tokens=suppress_for(language, self._foreign))
+        return tuple(Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segs)
 
     def transcribe_many(self, audios: Sequence[np.ndarray], *, language: str | None = None) -> list[Transcript]:
         """Transcribe several clips one after another (CTranslate2 on CPU gains nothing from batching here)."""
@@ -296,6 +405,23 @@ class OpenAIWhisperTranscriber:
             self.model = self.model.float()
         self._whisper = whisper
         self._torch = torch
+        self._memo = threading.local()
+        self.encoder_passes = 0
+        encoder_forward = self.model.encoder.forward
+
+        def encode_once(mel):
+            # Same as faster-whisper: detection's encoder pass is the first decoded window's.
+            memo = getattr(self._memo, "hit", None)
+            if memo is not None and memo[0].shape == mel.shape and memo[0].dtype == mel.dtype and torch.equal(
+                    memo[0], mel):
+                return memo[1]
+            self.encoder_passes += 1
+            return encoder_forward(mel)
+
+        self.model.encoder.forward = encode_once
+        enc = whisper.tokenizer.get_tokenizer(True, num_languages=self.model.num_languages).encoding
+        eot = enc.eot_token
+        self._foreign = foreign_script_tokens({i: enc.decode_single_token_bytes(i) for i in range(eot)})
 
     def _mel(self, samples: np.ndarray):
         w = self._whisper
@@ -312,11 +438,21 @@ class OpenAIWhisperTranscriber:
         Returns:
             Language code → probability, every language the model knows.
         """
-        mel = self._mel(_as_samples(audio)[:WINDOW_SAMPLES])
-        dtype = self._torch.float16 if self.fp16 else self._torch.float32
-        with self._torch.inference_mode():
-            _, probs = self.model.detect_language(mel.to(dtype))
-        return dict(probs)
+        return self._detect(_as_samples(audio))[0]
+
+    def _detect(self, samples: np.ndarray):
+        """Language probabilities from the first window exactly as ``whisper.transcribe`` cuts it for decoding."""
+        w, torch = self._whisper, self._torch
+        n_frames = w.audio.N_FRAMES
+        dtype = torch.float16 if self.fp16 else torch.float32
+        mel = w.log_mel_spectrogram(torch.from_numpy(np.ascontiguousarray(samples)), self.model.dims.n_mels,
+                                    padding=w.audio.N_SAMPLES)
+        content = mel.shape[-1] - n_frames
+        first = w.pad_or_trim(mel[:, :max(1, min(n_frames, content))], n_frames).to(self.device).to(dtype)
+        with torch.inference_mode():
+            enc = self.model.encoder(first.unsqueeze(0))
+            _, probs = self.model.detect_language(enc)
+        return dict(probs[0] if isinstance(probs, list) else probs), (first.unsqueeze(0), enc)
 
     def _vad(self, samples: np.ndarray) -> np.ndarray:
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
@@ -338,18 +474,25 @@ class OpenAIWhisperTranscriber:
         duration = samples.size / SAMPLE_RATE
         if self.vad_filter:
             samples = self._vad(samples)
-        share, lang_p = 1.0, 1.0
+        share, lang_p, probs = 1.0, 1.0, None
         if language is None:
-            language, lang_p, share = pick_language(self.detect_language(samples), self.languages)
+            probs, self._memo.hit = self._detect(samples)
+            language, lang_p, share = pick_language(probs, self.languages)
+        try:
+            segments = self._decode(samples, language)
+        finally:
+            self._memo.hit = None
+        return _finish(self, samples, duration, segments, language, lang_p, share, probs)
+
+    def _decode(self, samples: np.ndarray, language: str) -> tuple[Segment, ...]:
         with self._torch.inference_mode():
             res = self._whisper.transcribe(self.model, samples, language=language, task="transcribe",
                                            beam_size=self.beam_size, best_of=self.beam_size, fp16=self.fp16,
                                            without_timestamps=self.without_timestamps, verbose=None,
-                                           initial_prompt=zone_prompt(language))
-        segments = tuple(Segment(float(s["start"]), float(s["end"]), s["text"].strip(), float(s["avg_logprob"]),
-                                 float(s["no_speech_prob"])) for s in res["segments"])
-        text = " ".join(s.text for s in segments if s.text).strip()
-        return Transcript(text, language, _confidence(segments, share), duration, segments, lang_p, share, self.name)
+                                           initial_prompt=zone_prompt(language),
+                                           suppress_tokens=suppress_for(language, self._foreign))
+        return tuple(Segment(float(s["start"]), float(s["end"]), s["text"].strip(), float(s["avg_logprob"]),
+                             float(s["no_speech_prob"])) for s in res["segments"])
 
     def transcribe_many(self, audios: Sequence[np.ndarray], *, language: str | None = None,
                         batched: bool | None = None, batch_size: int = 16,
@@ -399,7 +542,7 @@ class OpenAIWhisperTranscriber:
             for lang in sorted({v[0] for v in langs.values()}):
                 ks = [k for k, (i, _) in enumerate(windows) if langs[i][0] == lang]
                 opts = w.DecodingOptions(task="transcribe", language=lang, beam_size=beam_size, fp16=self.fp16,
-                                         without_timestamps=True)
+                                         without_timestamps=True, suppress_tokens=suppress_for(lang, self._foreign))
                 for b in range(0, len(ks), batch_size):
                     idx = ks[b:b + batch_size]
                     out = w.decode(self.model, torch.stack([mels[k] for k in idx]).to(dtype), opts)
@@ -449,19 +592,43 @@ def get_transcriber(backend: str | None = None) -> Transcriber:
     return inst
 
 
+def _prompt_names(language: str | None) -> list[str]:
+    from zone import get_zone
+
+    return [d.name_en for d in get_zone().districts]
+
+
 def zone_prompt(language: str | None) -> str | None:
     """A decoding prompt naming the zone's districts, so Whisper spells them as the NLU knows them.
 
     Both backends get the same prompt (a fair comparison). ``BHAROSA_WHISPER_PROMPT=0`` turns it off.
+    For Hindi the prompt is romanised ("Police shikayat, Kanpur Nagar, ..."): measured on espeak-ng Hindi
+    with the "base" model (docs/voice.md), a Devanagari prompt made the decoder loop on its words
+    ("पुर नगर नगर नगर") while a romanised one steered it to romanised Hindi, which it writes far more
+    legibly than Devanagari and which the NLU reads (it is trained on Hinglish).
     """
     if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0":
         return None
-    from zone import get_zone
-
-    z = get_zone()
+    names = ", ".join(_prompt_names(language))
     if language == "hi":
-        return "पुलिस शिकायत, " + ", ".join(d.name_hi for d in z.districts) + "।"
-    return "Police complaint, " + ", ".join(d.name_en for d in z.districts) + "."
+        return "Police shikayat, " + names + "."
+    return "Police complaint, " + names + "."
+
+
+def strip_prompt_echo(text: str, language: str | None) -> str:
+    """Remove runs of three or more of the prompt's names in the prompt's order (the decoder echoing it).
+
+    A citizen names one district, perhaps two; "Jalaun, Jhansi, Lalitpur." is the prompt coming back.
+    """
+    if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0" or not text:
+        return text
+    names = _prompt_names(language)
+    sep = r"[\s,.;।]*"
+    for n in range(len(names), 2, -1):
+        for i in range(len(names) - n + 1):
+            rx = sep.join(re.escape(x) for x in names[i:i + n])
+            text = re.sub(r"(?i)" + rx + r"[\s,.;।]*", " ", text)
+    return re.sub(r"\s+", " ", text).strip(" ,")
 
 
 def transcribe(audio: np.ndarray | Source, *, language: str | None = None, backend: str | None = None) -> Transcript:

@@ -59,3 +59,32 @@ def test_openai_backend_batched_path_on_cpu(clips):
     assert [x.language for x in out] == ["en", "hi"]
     assert "mobile" in out[0].text.lower() and out[0].extra["batched"]
     assert 0 <= out[1].confidence <= 1
+
+
+def test_hindi_decoding_suppresses_other_scripts():
+    from voice.transcribe import _foreign, suppress_for
+
+    assert _foreign("ملیں".encode()) and _foreign("கண்".encode()) and _foreign("বাং".encode())
+    assert not _foreign("चोरी".encode()) and not _foreign(b" Kanpur") and not _foreign("café…".encode())
+    assert not _foreign(b"\xe0")  # a lone lead byte could still become Devanagari
+    assert suppress_for("hi", [7, 9]) == [-1, 7, 9] and suppress_for("en", [7, 9]) == [-1]
+
+
+def test_prompt_echo_is_removed_but_a_named_district_stays():
+    from voice.transcribe import strip_prompt_echo, zone_prompt
+
+    assert "Lalitpur" in zone_prompt("hi") and "Lalitpur" in zone_prompt("en")
+    assert strip_prompt_echo("Jalaun, Jhansi, Lalitpur.", "hi") == ""
+    said = "Mera phone Kanpur Dehat me chori ho gaya"
+    assert strip_prompt_echo(said, "hi") == said
+
+
+def test_language_detection_and_decoding_share_one_encoder_pass(transcriber, clips):
+    samples = decode(clips["en.wav"]).samples  # one 30 s window
+    before = transcriber.encoder_passes
+    t = transcriber.transcribe(samples)
+    assert t.language == "en" and "mobile" in t.text.lower()
+    assert transcriber.encoder_passes - before == 1  # detection's pass is reused for decoding
+    before = transcriber.encoder_passes
+    transcriber.transcribe(samples, language="en")
+    assert transcriber.encoder_passes - before == 1
