@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -153,13 +154,20 @@ def normalise(text: str) -> list[str]:
     """Lower-case words without punctuation (Devanagari kept, nuqta folded)."""
     t = unicodedata.normalize("NFKD", text.lower())
     t = t.replace("\u093c", "")
-    t = re.sub(r"[^\w\s]", " ", t)
+    t = re.sub(r"[^\w\s\u0900-\u0963\u0966-\u097F]", " ", t)  # vowel signs are not \w: keep them, drop dandas
     return t.split()
 
 
-def wer(ref: str, hyp: str) -> tuple[int, int]:
-    """(edit distance in words, reference length)."""
+def wer(ref: str, hyp: str, roman: bool = False) -> tuple[int, int]:
+    """(edit distance in words, reference length); ``roman``: words compared by phonetic key of their romanisation.
+
+    Whisper writes Hindi in Devanagari or in Latin letters; the romanised WER compares both on equal terms.
+    """
     r, h = normalise(ref), normalise(hyp)
+    if roman:
+        from bot.textutil import phonetic_key
+
+        r, h = [phonetic_key(w) for w in r], [phonetic_key(w) for w in h]
     d = list(range(len(h) + 1))
     for i in range(1, len(r) + 1):
         prev, d[0] = d[0], i
@@ -170,15 +178,49 @@ def wer(ref: str, hyp: str) -> tuple[int, int]:
     return d[len(h)], len(r)
 
 
+def rescore(path: Path, show: bool = False) -> None:
+    """District/category accuracy of saved transcripts, read as voice (``bot.nlu.extract(..., source="voice")``)."""
+    from bot.nlu import extract
+
+    at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    rows: dict[tuple[str, str], list[dict]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        rows.setdefault((r["lang"], r["cond"]), []).append(r)
+    print(f"{'lang':4} {'condition':11} {'n':>3} {'WER':>6} {'rWER':>6} {'district':>9} {'category':>9} {'both':>6}")
+    for (lang, cond), items in rows.items():
+        d = c = b = errs = words = rerrs = 0
+        for r in items:
+            x = extract(r["text"], at, source="voice")
+            e, n = wer(r["ref"], r["text"])
+            errs, words = errs + e, words + n
+            rerrs += wer(r["ref"], r["text"], roman=True)[0]
+            d += x.district == r["district"]
+            c += x.category == r["category"]
+            b += x.district == r["district"] and x.category == r["category"]
+            if show and not (x.district == r["district"] and x.category == r["category"]):
+                print(f"   want {r['district']}/{r['category']} got {x.district}/{x.category}: {r['text']}")
+        n = len(items)
+        print(f"{lang:4} {cond:11} {n:3d} {100 * errs / max(words, 1):5.1f}% {100 * rerrs / max(words, 1):5.1f}% "
+              f"{100 * d / n:8.0f}% {100 * c / n:8.0f}% "
+              f"{100 * b / n:5.0f}%")
+
+
 def main() -> None:
     """Run the benchmark and print a table per language and condition."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="only the first N texts per language")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--show", action="store_true", help="print every transcript")
+    ap.add_argument("--langs", default="en,hi", help="languages to run (en,hi)")
+    ap.add_argument("--save", help="write every transcript to this JSON-lines file")
+    ap.add_argument("--rescore", help="score the transcripts saved by --save with the current NLU (no audio)")
     args = ap.parse_args()
     conditions = args.conditions.split(",")
 
+    if args.rescore:
+        rescore(Path(args.rescore), args.show)
+        return
     from voice.audio import decode
     from voice.transcribe import get_transcriber
 
@@ -190,17 +232,19 @@ def main() -> None:
     at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     tr = get_transcriber()
     print(f"backend {tr.name}; beam {tr.beam_size}; {tr.cpu_threads} threads")
-    sets = {"en": EN[: args.limit or None], "hi": HI[: args.limit or None]}
+    sets = {lang: items[: args.limit or None] for lang, items in (("en", EN), ("hi", HI))
+            if lang in args.langs.split(",")}
+    saved = open(args.save, "a", encoding="utf-8") if args.save else None  # noqa: SIM115
     if extract is not None:
         for lang, items in sets.items():
             d = sum(extract(t, at).district == dk for t, dk, _ in items)
             c = sum(extract(t, at).category == ck for t, _, ck in items)
             print(f"NLU on the reference text ({lang}): district {d}/{len(items)}, category {c}/{len(items)}")
-    print(f"{'lang':4} {'condition':11} {'n':>3} {'WER':>6} {'district':>9} {'category':>9} {'both':>6} "
+    print(f"{'lang':4} {'condition':11} {'n':>3} {'WER':>6} {'rWER':>6} {'district':>9} {'category':>9} {'both':>6} "
           f"{'lang ok':>7} {'conf':>5} {'RTF':>5}")
     for lang, items in sets.items():
         for cond in conditions:
-            errs = words = dist_ok = cat_ok = both = lang_ok = 0
+            errs = words = rerrs = dist_ok = cat_ok = both = lang_ok = 0
             conf = audio_s = wall = 0.0
             for text, dk, ck in items:
                 path = make_audio(text, lang, cond)
@@ -211,18 +255,25 @@ def main() -> None:
                 audio_s += t.duration
                 e, n = wer(text, t.text)
                 errs, words = errs + e, words + n
+                rerrs += wer(text, t.text, roman=True)[0]
                 lang_ok += t.language == lang
                 conf += t.confidence
                 if extract is not None:
-                    r = extract(t.text, at)
+                    r = extract(t.text, at, source="voice")
                     dist_ok += r.district == dk
                     cat_ok += r.category == ck
                     both += r.district == dk and r.category == ck
+                if saved:
+                    saved.write(json.dumps({"lang": lang, "cond": cond, "ref": text, "district": dk, "category": ck,
+                                            "text": t.text, "language": t.language, "confidence": t.confidence,
+                                            "seconds": t.duration}, ensure_ascii=False) + "\n")
+                    saved.flush()
                 if args.show:
                     print(f"   [{cond} {t.language} {t.confidence:.2f}] {t.text}")
             n = len(items)
             pct = (lambda k, n=n: f"{100 * k / n:5.0f}%") if extract is not None else (lambda k: "    -")
-            print(f"{lang:4} {cond:11} {n:3d} {100 * errs / max(words, 1):5.1f}% {pct(dist_ok):>9} {pct(cat_ok):>9} "
+            print(f"{lang:4} {cond:11} {n:3d} {100 * errs / max(words, 1):5.1f}% {100 * rerrs / max(words, 1):5.1f}% "
+                  f"{pct(dist_ok):>9} {pct(cat_ok):>9} "
                   f"{pct(both):>6} {100 * lang_ok / n:6.0f}% {conf / n:5.2f} {wall / audio_s:5.2f}", flush=True)
 
 

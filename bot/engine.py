@@ -188,7 +188,8 @@ def _dispatch(ctx: _Ctx) -> None:
         _reask(ctx, quiet=True)
         return
     slots = st.get("slots", {})
-    r = extract(text, _now(msg), hint_district=slots.get("district"))
+    r = extract(text, _now(msg), hint_district=slots.get("district"),
+                source="voice" if msg.kind == "transcript" else "text")
     if msg.kind == "transcript" and msg.confidence is not None:
         prev = slots.get("transcript_confidence")
         slots["transcript_confidence"] = min(prev, msg.confidence) if prev is not None else msg.confidence

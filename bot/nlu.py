@@ -694,13 +694,15 @@ def classify_intent(text: str) -> tuple[str, float]:
     return intent, conf
 
 
-def extract(text: str, at: datetime, hint_district: str | None = None) -> NLUResult:
+def extract(text: str, at: datetime, hint_district: str | None = None, source: str = "text") -> NLUResult:
     """Understand one message.
 
     Args:
         text: the message as received (it is cleaned here: NUL, bidi controls, length).
         at: when it was sent (aware); relative times are resolved against it in Asia/Kolkata.
         hint_district: a district already known in the conversation (for ambiguous station names).
+        source: ``text`` (typed) or ``voice`` (a speech transcript: mis-heard names are matched tolerantly,
+            see :mod:`bot.voicefix`).
 
     Returns:
         An :class:`NLUResult`; every slot the message fills is set, the rest are None.
@@ -709,6 +711,10 @@ def extract(text: str, at: datetime, hint_district: str | None = None) -> NLURes
     r = NLUResult(text=t)
     if not t:
         return r
+    if source == "voice":  # a transcript: near-miss names and keywords read tolerantly (bot.voicefix)
+        from bot.voicefix import repair
+
+        t = repair(t)
     from bot.textutil import guess_language
 
     r.language = guess_language(t)
