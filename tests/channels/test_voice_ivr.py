@@ -199,3 +199,33 @@ def test_bad_recording_files_never_lose_the_call(name, twilio, recorder, recorde
         assert c is not None and c.needs_callback and c.district == "kannauj"
         assert s.scalar(select(Attachment)).status == "rejected"
     assert any(c.ref in m["Body"] for m in recorder.to(CALLER))
+
+
+def test_call_whose_end_is_never_reported_is_swept_into_a_ticket(twilio, recorder, drain, db, monkeypatch):
+    """No call status callback (not configured, or lost): the worker's sweep hands the call on after
+    ``STALE_AFTER`` with what the caller keyed, and only once."""
+    from datetime import timedelta
+
+    import voice.jobs
+    from channels.voice import STALE_AFTER, sweep_stale_calls
+    from models import utcnow
+
+    monkeypatch.setattr(voice.jobs, "RECORDING_WAIT_S", 0)
+    sid = "CA" + "6" * 32
+    post(twilio, "/twilio/voice", sid)
+    post(twilio, "/twilio/voice/step/language", sid, Digits="2")
+    post(twilio, "/twilio/voice/step/district", sid, Digits="1")
+    assert sweep_stale_calls() == 0  # still within any call's length
+    later = utcnow() + STALE_AFTER + timedelta(minutes=5)
+    assert sweep_stale_calls(now=later) == 1
+    assert sweep_stale_calls(now=later) == 0  # handed on once
+    drain()
+    with db.session() as s:
+        c = s.scalar(select(Complaint))
+        assert c is not None and c.channel == "voice" and c.needs_callback
+        assert c.district == "kanpur_nagar" and c.phone == CALLER and c.language == "en"
+        call = s.scalar(select(Message).where(Message.sid == sid))
+        assert call.complaint_id == c.id and call.payload["ivr"]["call_status"] == "unreported"
+        ref = c.ref
+    assert any(ref in m["Body"] for m in recorder.to(CALLER))
+    assert sweep_stale_calls(now=later + timedelta(hours=1)) == 0
