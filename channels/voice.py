@@ -15,7 +15,8 @@ to :func:`voice.jobs.recording`, which registers the ticket; the caller gets the
 A call that ends before anything was recorded still becomes a ticket, marked for a call-back.
 
 Operators: point the number's "A call comes in" webhook at ``/twilio/voice`` and its "Call status
-changes" callback at ``/twilio/voice/status`` (both POST).
+changes" callback at ``/twilio/voice/status`` (both POST). Should that callback never come, the worker's
+loop hands the call on after :data:`STALE_AFTER` (:func:`sweep_stale_calls`).
 """
 
 from __future__ import annotations
