@@ -74,16 +74,27 @@ def spool_pass() -> int:
     return spool.replay()
 
 
+def calls_pass() -> int:
+    """Hand on helpline calls whose end Twilio never reported (channels.voice.sweep_stale_calls)."""
+    from channels.voice import sweep_stale_calls
+
+    return sweep_stale_calls()
+
+
 def loop(stop: threading.Event, interval: float = 1.0) -> None:
     """The driver loop: relay every ``interval``, sweep every sweep interval, replay the spool."""
     from zone import get_zone
 
     sweep_every = get_zone().sla.sweep_interval_seconds
-    last_sweep = last_house = 0.0
+    last_sweep = last_house = last_calls = 0.0
     while not stop.is_set():
         t0 = time.monotonic()
+        full = False
         try:
             n = relay_pass()
+            # A full pass means more is waiting: relay again at once instead of after ``interval`` (with one
+            # pass a second, the relay alone would cap the whole pipeline at RELAY_LIMIT rows a second).
+            full = n >= outbox.RELAY_LIMIT
             beat("relay", node=NODE, relayed=n)
         except Exception:
             log.warning("relay pass failed", exc_info=True)
@@ -98,13 +109,20 @@ def loop(stop: threading.Event, interval: float = 1.0) -> None:
             except Exception:
                 log.warning("sweep failed", exc_info=True)
             last_sweep = t0
+        if t0 - last_calls >= 60:
+            try:
+                calls_pass()
+            except Exception:
+                log.warning("stale-call sweep failed", exc_info=True)
+            last_calls = t0
         if t0 - last_house >= 3600:
             try:
                 housekeeping_pass()
             except Exception:
                 log.warning("housekeeping failed", exc_info=True)
             last_house = t0
-        stop.wait(max(0.05, interval - (time.monotonic() - t0)))
+        if not full:
+            stop.wait(max(0.05, interval - (time.monotonic() - t0)))
 
 
 def run_rq(burst: bool = False) -> None:

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 QUEUE_OF = {"media": "media", "transcribe": "media", "video": "media", "recording": "media"}
 # A row enqueued but not done after this long is enqueued again (its job was lost).
 REDELIVER_AFTER = timedelta(seconds=60)
+# Rows one relay pass claims and hands to rq (a full pass is followed by another at once).
+RELAY_LIMIT = 1000
 # A row handed to rq this many times without finishing is given up and shows as failed.
 MAX_ATTEMPTS = 20
 
@@ -32,7 +34,7 @@ def add(session: Session, key: str, kind: str, payload: dict[str, Any]) -> None:
     session.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["key"]))
 
 
-def claim_for_relay(session: Session, now: datetime, limit: int = 500) -> list[Outbox]:
+def claim_for_relay(session: Session, now: datetime, limit: int = RELAY_LIMIT) -> list[Outbox]:
     """Rows to (re-)enqueue: pending ones, and enqueued ones whose job seems lost."""
     q = (select(Outbox)
          .where(or_(Outbox.status == "pending",
