@@ -36,7 +36,9 @@ from bot import lexicon as lexmod
 from bot.textutil import _EN, _HI_ROMAN, fold_devanagari, guess_language, has_devanagari, phonetic_key, tokens
 from zone import get_zone
 
-THRESHOLD = 80  # places (with a locative cue beside them)
+# Places need a locative cue beside them. 75 is the lowest threshold that adds no false correction on the NLU's
+# typed held-out utterances (70 adds two); it was chosen there, not on the benchmark's clips.
+THRESHOLD = 75
 CATEGORY_THRESHOLD = 80  # complaint words (Hindi transcripts only)
 MARGIN = 6
 # A near-miss place name counts only where a place is expected: after "in/at/from/near/to", or before a

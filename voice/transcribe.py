@@ -598,6 +598,10 @@ def _prompt_names(language: str | None) -> list[str]:
     return [d.name_en for d in get_zone().districts]
 
 
+def _prompt_lead(language: str | None) -> str:
+    return "Police shikayat" if language == "hi" else "Police complaint"
+
+
 def zone_prompt(language: str | None) -> str | None:
     """A decoding prompt naming the zone's districts, so Whisper spells them as the NLU knows them.
 
@@ -609,21 +613,25 @@ def zone_prompt(language: str | None) -> str | None:
     """
     if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0":
         return None
-    names = ", ".join(_prompt_names(language))
-    if language == "hi":
-        return "Police shikayat, " + names + "."
-    return "Police complaint, " + names + "."
+    return _prompt_lead(language) + ", " + ", ".join(_prompt_names(language)) + "."
 
 
 def strip_prompt_echo(text: str, language: str | None) -> str:
-    """Remove runs of three or more of the prompt's names in the prompt's order (the decoder echoing it).
+    """Remove the decoder echoing its prompt: three or more of the prompt's names in the prompt's order, or the
+    prompt's opening words and first name (and the names after it, in order).
 
-    A citizen names one district, perhaps two; "Jalaun, Jhansi, Lalitpur." is the prompt coming back.
+    A citizen names one district, perhaps two; "Jalaun, Jhansi, Lalitpur." or "Police complaint, Kanpur Nagar"
+    is the prompt coming back.
     """
     if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0" or not text:
         return text
     names = _prompt_names(language)
     sep = r"[\s,.;।]*"
+    # the prompt's beginning: its opening words and first name, then as many of the next names as follow
+    lead = re.escape(_prompt_lead(language)) + sep + re.escape(names[0])
+    for x in names[1:]:
+        lead += "(?:" + sep + re.escape(x)
+    text = re.sub(r"(?i)" + lead + ")?" * (len(names) - 1) + sep, " ", text)
     for n in range(len(names), 2, -1):
         for i in range(len(names) - n + 1):
             rx = sep.join(re.escape(x) for x in names[i:i + n])

@@ -75,6 +75,8 @@ def test_prompt_echo_is_removed_but_a_named_district_stays():
 
     assert "Lalitpur" in zone_prompt("hi") and "Lalitpur" in zone_prompt("en")
     assert strip_prompt_echo("Jalaun, Jhansi, Lalitpur.", "hi") == ""
+    assert strip_prompt_echo("Police complaint, Kanpur Nagar, Kanpur Dehat, my phone", "en") == "my phone"
+    assert strip_prompt_echo("Police complaint, Jhansi, my phone", "en") == "Police complaint, Jhansi, my phone"
     said = "Mera phone Kanpur Dehat me chori ho gaya"
     assert strip_prompt_echo(said, "hi") == said
 
