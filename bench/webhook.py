@@ -147,9 +147,9 @@ def warm_up(base: str, reqs: list[tuple[str, str]]) -> None:
     print("warning: still slow after warm-up", file=sys.stderr)
 
 
-def gunicorn(target: str, port: int, env: dict, workers: int) -> subprocess.Popen:
+def gunicorn(target: str, port: int, env: dict, workers: int, threads: int = 4) -> subprocess.Popen:
     cmd = [str(ROOT / ".venv/bin/gunicorn"), target, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--threads", "4", "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
+           "--threads", str(threads), "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
            "--log-level", "warning", "--chdir", str(ROOT)]
     return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
 
@@ -179,6 +179,10 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--requests", type=int, default=60000, help="pre-signed requests for the measured run")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2 * (os.cpu_count() or 1))),
+                    help="gunicorn workers for both apps (make run: WEB_WORKERS, default 2 x cores)")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)),
+                    help="gunicorn threads per worker for both apps (make run: WEB_THREADS, default 4)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk (scripts/ensure-system.sh test)", file=sys.stderr)
@@ -201,7 +205,7 @@ def main() -> int:
         sync_stations(s)
     db.dispose()
 
-    workers = (os.cpu_count() or 1) * 2
+    workers = args.workers
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     rport = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
@@ -219,7 +223,7 @@ def main() -> int:
             reqs = make_requests(args.requests, base + "/twilio/whatsapp", "B" + name[:1].upper())
             warm = make_requests(4000, base + "/twilio/whatsapp", "W" + name[:1].upper())
             script = lua_file(tmp, reqs, 2)
-            p = gunicorn(target, port, env, workers)
+            p = gunicorn(target, port, env, workers, args.threads)
             procs.append(p)
             wait_http(base + "/healthz")
             warm_up(base, warm)
@@ -240,7 +244,7 @@ def main() -> int:
     db.dispose()
     spooled = len(list((tmp / "spool").glob("*.json"))) if (tmp / "spool").exists() else 0
     b, a = results["bare"], results["bharosa"]
-    print(f"machine: {os.cpu_count()} cores; gunicorn gthread {workers} workers x 4 threads; "
+    print(f"machine: {os.cpu_count()} cores; gunicorn gthread {workers} workers x {args.threads} threads; "
           f"wrk -t2 -c16 -d{args.duration}s, pre-signed WhatsApp webhooks, distinct MessageSid and sender each")
     print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}{'sock err':>10}")
     for label, r in (("(b) bare Flask, fixed", b), ("(a) Bharosa on Postgres", a)):
