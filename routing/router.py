@@ -60,41 +60,70 @@ class Choice:
     notes: dict
 
 
-_CACHE: dict = {"at": 0.0, "url": None, "rows": []}
+_CACHE: dict = {"at": 0.0, "url": None, "rows": [], "ix": None}
 CACHE_SECONDS = 30.0  # stations change by an operator's sync, rarely; routing runs hundreds of times a second
+PLACE_ATTRS = ("name_en", "name_hi", "circle")
+
+
+class _Index:
+    """Lookups over the cached active stations, built once per cache refresh (routing reads them per ticket)."""
+
+    def __init__(self, rows: list[Station]) -> None:
+        self.thanas = [s for s in rows if s.kind in ("thana", "nodal")]
+        self.by_district: dict[str, list[Station]] = {}
+        for s in self.thanas:
+            self.by_district.setdefault(s.district, []).append(s)
+        self.by_code: dict[str, Station] = {}
+        self.unit: dict[tuple[str, str], Station] = {}
+        for s in rows:  # the first of each, in id order
+            self.by_code.setdefault(s.code, s)
+            self.unit.setdefault((s.district, s.kind), s)
+        self.coords = [(s.lat, s.lon) for s in self.thanas]
+        self.norms = {s.id: {a: _norm(getattr(s, a)) for a in PLACE_ATTRS} for s in rows}
 
 
 def _active(session: Session) -> list[Station]:
     """Active stations as detached snapshots, cached briefly per database (read-only use)."""
+    _index(session)
+    return _CACHE["rows"]
+
+
+def _index(session: Session) -> _Index:
+    """The lookups over the active stations (refreshed with the cache)."""
     url = str(session.get_bind().url)
     now = time.monotonic()
     if _CACHE["url"] != url or now - _CACHE["at"] > CACHE_SECONDS:
         rows = list(session.scalars(select(Station).where(Station.active.is_(True)).order_by(Station.id)))
         for r in rows:
             session.expunge(r)
-        _CACHE.update(at=now, url=url, rows=rows)
-    return _CACHE["rows"]
+        _CACHE.update(at=now, url=url, rows=rows, ix=_Index(rows))
+    return _CACHE["ix"]
 
 
 def clear_cache() -> None:
     """Forget the cached stations (after a sync, and in tests that change them)."""
-    _CACHE.update(at=0.0, url=None, rows=[])
+    _CACHE.update(at=0.0, url=None, rows=[], ix=None)
 
 
-def match_place(place: str, stations: list[Station]) -> Station | None:
-    """The thana whose name (English or Hindi) or circle the place text names; exact words first, then fuzzy."""
+def match_place(place: str, stations: list[Station], norms: dict[int, dict[str, str]] | None = None) -> Station | None:
+    """The thana whose name (English or Hindi) or circle the place text names; exact words first, then fuzzy.
+
+    ``norms`` (station id → attribute → normalised text) saves normalising the same names per ticket.
+    """
     text = _norm(place)
     if not text:
         return None
+    if norms is None:
+        norms = {s.id: {a: _norm(getattr(s, a)) for a in PLACE_ATTRS} for s in stations}
     padded = f" {text} "
-    for attr in ("name_en", "name_hi", "circle"):
-        hits = [s for s in stations if len(_norm(getattr(s, attr))) >= 3 and f" {_norm(getattr(s, attr))} " in padded]
+    for attr in PLACE_ATTRS:
+        hits = [s for s in stations if len(norms[s.id][attr]) >= 3 and f" {norms[s.id][attr]} " in padded]
         if hits:
             return max(hits, key=lambda s: len(getattr(s, attr)))
     best, score = None, 0.0
     for s in stations:
-        for name in (s.name_en, s.name_hi):
-            n = _norm(name)
+        for attr in ("name_en", "name_hi"):
+            n = norms[s.id][attr]
             if len(n) < 4:
                 continue
             sc = fuzz.partial_ratio(n, text)
@@ -106,30 +135,31 @@ def match_place(place: str, stations: list[Station]) -> Station | None:
 def choose_station(session: Session, c: Complaint) -> Choice:
     """Pick a station for a ticket by the rules in the module docstring."""
     z = get_zone()
-    active = _active(session)
+    ix = _index(session)
     notes: dict = {}
     district = c.district if c.district in z.district_by_key else None
-    thanas = [s for s in active if s.kind in ("thana", "nodal")]
+    thanas = ix.thanas
     pin_station = None
     if c.lat is not None and c.lon is not None:
-        pool = [s for s in thanas if s.district == district] if district else thanas
-        zone_near = min(thanas, key=lambda s: haversine_km(c.lat, c.lon, s.lat, s.lon), default=None)
-        if zone_near is None or haversine_km(c.lat, c.lon, zone_near.lat, zone_near.lon) > MAX_PIN_KM:
+        dist = {s.id: haversine_km(c.lat, c.lon, lat, lon) for s, (lat, lon) in zip(thanas, ix.coords, strict=True)}
+        pool = ix.by_district.get(district, []) if district else thanas
+        zone_near = min(thanas, key=lambda s: dist[s.id], default=None)
+        if zone_near is None or dist[zone_near.id] > MAX_PIN_KM:
             notes["pin_outside_zone"] = True
         else:
-            pin_station = min(pool or [zone_near], key=lambda s: haversine_km(c.lat, c.lon, s.lat, s.lon))
+            pin_station = min(pool or [zone_near], key=lambda s: dist[s.id])
             district = district or pin_station.district
-    named = next((s for s in active if s.code == c.requested_station), None) if c.requested_station else None
+    named = ix.by_code.get(c.requested_station) if c.requested_station else None
     if c.requested_station and named is None:
         notes["named_unknown"] = True
     district = district or (named.district if named else None)
     place_station = None
     if c.place:
-        place_station = match_place(c.place, [s for s in thanas if s.district == district] if district else thanas)
+        place_station = match_place(c.place, ix.by_district.get(district, []) if district else thanas, ix.norms)
         district = district or (place_station.district if place_station else None)
     cat = z.category_by_key.get(c.category)
     if cat and cat.route.unit and district:
-        unit = next((s for s in active if s.district == district and s.kind == cat.route.unit), None)
+        unit = ix.unit.get((district, cat.route.unit))
         if unit is not None:
             return Choice(unit, "unit", False, notes)
         notes["no_unit"] = cat.route.unit
@@ -140,7 +170,7 @@ def choose_station(session: Session, c: Complaint) -> Choice:
     if place_station is not None:
         return Choice(place_station, "place", False, notes)
     key = district or z.districts[0].key
-    in_d = [s for s in thanas if s.district == key]
+    in_d = ix.by_district.get(key, [])
     nodal = next((s for s in in_d if s.nodal), None) or (in_d[0] if in_d else None)
     if nodal is None:
         notes["no_active_station"] = key
