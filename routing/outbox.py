@@ -63,7 +63,8 @@ def relay_once(session: Session, enqueue: Callable[[list[Outbox]], None] | Calla
     spent = [r.id for r in rows if r.attempts >= MAX_ATTEMPTS]
     if spent:
         session.execute(update(Outbox).where(Outbox.id.in_(spent)).values(
-            status="failed", done_at=now, last_error=f"gave up after {MAX_ATTEMPTS} deliveries to the queue"))
+            status="failed", done_at=now, last_error=f"gave up after {MAX_ATTEMPTS} deliveries to the queue")
+            .execution_options(synchronize_session=False))
     rows = [r for r in rows if r.attempts < MAX_ATTEMPTS]
     handed: list[Outbox] = []
     try:
@@ -83,7 +84,8 @@ def relay_once(session: Session, enqueue: Callable[[list[Outbox]], None] | Calla
         ids = [r.id for r in handed]
         session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
             status=case((Outbox.status == "pending", "enqueued"), else_=Outbox.status),
-            enqueued_at=now, attempts=Outbox.attempts + 1))
+            enqueued_at=now, attempts=Outbox.attempts + 1)
+            .execution_options(synchronize_session=False))  # the loaded rows are not used again: skip syncing them
     session.commit()
     return len(handed)
 

@@ -78,7 +78,8 @@ class _Index:
         for s in rows:  # the first of each, in id order
             self.by_code.setdefault(s.code, s)
             self.unit.setdefault((s.district, s.kind), s)
-        self.coords = [(s.lat, s.lon) for s in self.thanas]
+        # radians and cosines of the latitudes, for the haversine of a pin against every thana
+        self.rad = [(math.radians(s.lat), math.radians(s.lon), math.cos(math.radians(s.lat))) for s in self.thanas]
         self.norms = {s.id: {a: _norm(getattr(s, a)) for a in PLACE_ATTRS} for s in rows}
 
 
@@ -141,13 +142,18 @@ def choose_station(session: Session, c: Complaint) -> Choice:
     thanas = ix.thanas
     pin_station = None
     if c.lat is not None and c.lon is not None:
-        dist = {s.id: haversine_km(c.lat, c.lon, lat, lon) for s, (lat, lon) in zip(thanas, ix.coords, strict=True)}
+        # The haversine's inner term orders stations as the distance does (2R·asin(√a) grows with a): the
+        # nearest are found on it, and only the nearest of the zone is turned into kilometres.
+        p1, l1 = math.radians(c.lat), math.radians(c.lon)
+        cos1 = math.cos(p1)
+        hav = {s.id: math.sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * math.sin((l2 - l1) / 2) ** 2
+               for s, (p2, l2, cos2) in zip(thanas, ix.rad, strict=True)}
         pool = ix.by_district.get(district, []) if district else thanas
-        zone_near = min(thanas, key=lambda s: dist[s.id], default=None)
-        if zone_near is None or dist[zone_near.id] > MAX_PIN_KM:
+        zone_near = min(thanas, key=lambda s: hav[s.id], default=None)
+        if zone_near is None or haversine_km(c.lat, c.lon, zone_near.lat, zone_near.lon) > MAX_PIN_KM:
             notes["pin_outside_zone"] = True
         else:
-            pin_station = min(pool or [zone_near], key=lambda s: dist[s.id])
+            pin_station = min(pool or [zone_near], key=lambda s: hav[s.id])
             district = district or pin_station.district
     named = ix.by_code.get(c.requested_station) if c.requested_station else None
     if c.requested_station and named is None:
