@@ -331,9 +331,10 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     sender's message is stored and answered neutrally without the engine; so is a message over the
     per-sender limit (``limits.per_sender_per_minute``), with a polite request to slow down.
 
-    The common case (text, an existing citizen) costs five statements: the citizen, the
-    conversation (locked, so one citizen's turns run one at a time), the duplicate check, the
-    message with its reply, and the new state.
+    On PostgreSQL a text message costs two statements (:func:`_process_pg`): one finds or creates the
+    citizen and the conversation, locks the conversation (one citizen's turns run one at a time) and
+    checks the sid; one stores the message with its reply and the new state. Elsewhere (SQLite, media,
+    a WhatsApp address already on another citizen row) the general path below takes five or more.
 
     Args:
         session: the caller's session; the caller commits.
