@@ -7,7 +7,11 @@ libopencore_amrnb encoder; Debian's ffmpeg has no AMR encoder), and Opus 24 kbit
 transcript is scored against the text (WER), and ``bot.nlu.extract`` is run on it for district and
 category; the NLU's accuracy on the reference text itself is printed as the ceiling.
 
-Usage: .venv/bin/python bench/voice_accuracy.py [--limit N] [--conditions clean,mulaw8k,amr,opus_noise]
+The NLU reads transcripts as voice (``extract(..., source="voice")``, see bot/voicefix.py), as the engine does.
+
+Usage: .venv/bin/python bench/voice_accuracy.py [--limit N] [--langs en,hi] [--conditions clean,mulaw8k,amr,opus_noise]
+       [--show] [--save FILE.jsonl]
+       .venv/bin/python bench/voice_accuracy.py --rescore FILE.jsonl [--show]   (re-score saved transcripts, no audio)
 Generated audio is cached under var/bench-audio/accuracy/.
 """
 
