@@ -34,8 +34,12 @@ test: system venv model
 lint: venv
 	$(BIN)/ruff check .
 
-bench: venv
-	@echo "see docs/benchmarks.md for each benchmark's command"
+# The benchmarks' extras: wrk, espeak-ng/sox/ffmpeg (as for the tests) and openai-whisper (the reference
+# backend bench/transcribe.py compares against).
+bench: MODE=test
+bench: system venv model
+	$(BIN)/pip install -q -e '.[test,openai-whisper]'
+	@echo "ready: see docs/benchmarks.md for each benchmark's command"
 
 clean:
 	rm -rf var/test-spool test-artifacts .pytest_cache
