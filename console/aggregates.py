@@ -76,17 +76,34 @@ def _upsert(session: Session, model, keys: dict, deltas: dict) -> None:
     session.execute(stmt)
 
 
-def _apply(session: Session, contrib: dict, sign: int) -> None:
-    if not contrib:
-        return
+def _apply_daily(session: Session, contrib: dict, sign: int) -> None:
     day, district, station_id, channel = contrib["k"]
     _upsert(session, StatDaily, {"day": day, "district": district, "station_id": station_id, "channel": channel},
             {m: sign * contrib.get(m, 0) for m in DAILY_METRICS})
+
+
+def _apply_posting(session: Session, contrib: dict, sign: int) -> None:
+    pid, sid = contrib["p"]
+    _upsert(session, StatPosting, {"posting_id": pid}, {m: sign * contrib.get("p_" + m, 0) for m in POSTING_METRICS})
+    session.execute(StatPosting.__table__.update().where(StatPosting.posting_id == pid).values(station_id=sid))
+
+
+def _apply(session: Session, contrib: dict, sign: int) -> None:
+    if not contrib:
+        return
+    _apply_daily(session, contrib, sign)
     if "p" in contrib:
-        pid, sid = contrib["p"]
-        _upsert(session, StatPosting, {"posting_id": pid},
-                {m: sign * contrib.get("p_" + m, 0) for m in POSTING_METRICS})
-        session.execute(StatPosting.__table__.update().where(StatPosting.posting_id == pid).values(station_id=sid))
+        _apply_posting(session, contrib, sign)
+
+
+def _apply_ordered(session: Session, changes: list[tuple[dict, int]]) -> None:
+    """Apply (contribution, sign) pairs touching rows in the order routing's batches do (routing/stats.py):
+    daily rows by their key's text, then posting rows by id — so the two wait for each other, never deadlock."""
+    changes = [(c, sign) for c, sign in changes if c]
+    for c, sign in sorted(changes, key=lambda cs: tuple(str(x) for x in cs[0]["k"])):
+        _apply_daily(session, c, sign)
+    for c, sign in sorted((cs for cs in changes if "p" in cs[0]), key=lambda cs: cs[0]["p"][0]):
+        _apply_posting(session, c, sign)
 
 
 def on_event(session: Session, complaint: Complaint | None, kind: str) -> None:
@@ -104,8 +121,7 @@ def on_event(session: Session, complaint: Complaint | None, kind: str) -> None:
     old = row.contrib if row is not None else {}
     if old == new:
         return
-    _apply(session, old, -1)
-    _apply(session, new, +1)
+    _apply_ordered(session, [(old, -1), (new, +1)])
     if row is None:
         session.add(ComplaintStat(complaint_id=complaint.id, contrib=new))
     else:
