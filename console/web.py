@@ -172,7 +172,7 @@ def page(template: str, status: int = 200, **ctx: Any) -> tuple[str, int]:
     z = get_zone()
     other = next((lg for lg in z.languages if lg != g.lang), g.lang)
     base = dict(T=_t(), lang=g.lang, other_lang=other, csrf=g.csrf, asset_v=ASSET_V, errors={}, form={},
-                emergency=z.zone.emergency_number, path=request.path)
+                emergency=z.zone.emergency_number, path=request.path, retention_days=z.retention.closed_days)
     base.update(ctx)
     return render_template(template, **base), status
 

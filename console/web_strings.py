@@ -33,6 +33,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "f_confidential_hint": "महिलाओं व बच्चों से जुड़े अपराधों में पहचान अपने आप गोपनीय रहती है।",
         "optional": "(वैकल्पिक)",
         "send_code": "आगे बढ़ें: कोड भेजें",
+        "privacy": "आपकी जानकारी केवल इस शिकायत की जाँच के लिए पुलिस के पास रहती है; शिकायत बंद होने के "
+                   "{days} दिन बाद नाम, नंबर और विवरण मिटा दिए जाते हैं।",
         "video_link": "सुनने या बोलने में कठिनाई है? सांकेतिक भाषा में वीडियो भेजें",
         "video_title": "सांकेतिक भाषा में शिकायत",
         "video_intro": "अपनी शिकायत का सांकेतिक भाषा वीडियो भेजें। एक दुभाषिया इसे देखकर शिकायत दर्ज करेगा।",
@@ -151,6 +153,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "f_confidential_hint": "Complaints of offences against women and children are always confidential.",
         "optional": "(optional)",
         "send_code": "Continue: send code",
+        "privacy": "Your details stay with the police, only for the enquiry into this complaint; your name, "
+                   "number and account are erased {days} days after the complaint is closed.",
         "video_link": "Hard of hearing or speech? Send a sign-language video",
         "video_title": "Complaint in sign language",
         "video_intro": ("Send a video of your complaint in sign language. An interpreter will watch it and "

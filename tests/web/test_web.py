@@ -87,6 +87,18 @@ def test_pages_are_light_hindi_first_and_labelled(client, path):
 
 # -- filing --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("path", ["/complaint", "/video"])
+def test_forms_say_what_happens_to_the_citizens_data(client, path):
+    """A privacy notice before the citizen gives a number: who keeps the data, for what, and for how long."""
+    from zone import get_zone
+
+    days = get_zone().retention.closed_days
+    html = client.get(path).get_data(as_text=True)
+    notice = re.search(r'<p class="hint" id="privacy">([^<]+)</p>', html)
+    assert notice and "पुलिस" in notice.group(1) and f"{days} दिन" in notice.group(1)
+    assert html.index('id="privacy"') < html.index('<button type="submit"')
+
+
 def test_file_with_two_photos_registers_only_after_the_code(db, client, recorder, drain, images, media_dir):
     files = [(images["png"], "one.png", "image/png"), (images["jpeg"], "two.jpg", "image/jpeg")]
     r = submit(client, {"phone": "98390 11111", "when": "kal raat 9 baje", "name": "Ravi",
