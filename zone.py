@@ -77,6 +77,8 @@ class Limits(_Strict):
     media_decode_seconds: float = Field(30, gt=0)
     web_max_files: int = Field(10, ge=1)
     web_max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    # The JSON API and Open311: requests a minute per token / api_key, and per address without one.
+    api_per_minute: int = Field(600, ge=1)
 
 
 class Retention(_Strict):

@@ -32,6 +32,12 @@ def _redis():
         return _client
 
 
+def retry_after(now: float | None = None) -> int:
+    """Seconds until the current one-minute window ends (for a Retry-After header)."""
+    now = now or time.time()
+    return max(1, 60 - int(now % 60))
+
+
 def over_limit(sender: str, limit: int, now: float | None = None) -> bool:
     """Count one message from ``sender``; True when it is over ``limit`` in the current minute.
 

@@ -80,8 +80,24 @@ def _fmt() -> str:
 @bp.errorhandler(HTTPException)
 def _error(exc: HTTPException):
     """Errors as the spec writes them: a list of {code, description}."""
-    return _respond(_fmt(), "errors", "error", [{"code": exc.code, "description": exc.description or exc.name}],
+    resp = _respond(_fmt(), "errors", "error", [{"code": exc.code, "description": exc.description or exc.name}],
                     status=exc.code)
+    if exc.code == 429:
+        from channels.flood import retry_after
+
+        resp.headers["Retry-After"] = str(retry_after())
+    return resp
+
+
+@bp.before_request
+def _rate_limit():
+    """``limits.api_per_minute`` per api_key, or per address for requests without one; then 429."""
+    from channels.flood import over_limit
+
+    key = (request.values.get("api_key") or "")[:200]
+    who = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else f"ip:{request.remote_addr}"
+    if over_limit(f"open311:{who}", get_zone().limits.api_per_minute):
+        abort(429, "too many requests this minute; wait and try again")
 
 
 def _check_fmt(fmt: str) -> None:

@@ -40,16 +40,29 @@ def _err(status: int, code: str, message: str):
     return jsonify({"error": code, "message": message}), status
 
 
+def rate_limited(who: str):
+    """429 with Retry-After when ``who`` is over ``limits.api_per_minute`` this minute, else None."""
+    from channels.flood import over_limit, retry_after
+
+    if not over_limit(f"api:{who}", get_zone().limits.api_per_minute):
+        return None
+    body, status = _err(429, "rate_limited", "too many requests this minute; wait and try again")
+    return body, status, {"Retry-After": str(retry_after())}
+
+
 @bp.before_request
 def _auth():
     h = request.headers.get("Authorization", "")
     if not h.startswith("Bearer ") or len(h) < 12:
-        return _err(401, "unauthorized", "a bearer token is required")
+        return rate_limited(f"ip:{request.remote_addr}") or _err(401, "unauthorized", "a bearer token is required")
     digest = hashlib.sha256(h[7:].strip().encode()).hexdigest()
+    limited = rate_limited(f"token:{digest[:16]}")
+    if limited:
+        return limited
     with db.session() as s:
         o = s.scalar(select(Officer).where(Officer.api_token_hash == digest, Officer.active.is_(True)))
         if o is None:
-            return _err(401, "unauthorized", "unknown token")
+            return rate_limited(f"ip:{request.remote_addr}") or _err(401, "unauthorized", "unknown token")
         posts = list(s.scalars(select(Posting).where(Posting.officer_id == o.id, Posting.ended_at.is_(None))))
         g.officer_id = o.id
         g.roles = {p.role for p in posts}

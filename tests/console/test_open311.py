@@ -105,3 +105,23 @@ def test_fuzz_never_5xx(client, api_key, path, fmt, params, post):
     assert r.status_code < 500, (url, params, r.get_data(as_text=True)[:300])
     if r.status_code < 300 and fmt == "xml":
         ET.fromstring(r.data)  # noqa: S314
+
+
+def test_rate_limited_per_key_and_per_address(db, client, api_key):
+    """Over ``limits.api_per_minute``: 429 in Open311's error format with Retry-After, per api_key or address."""
+    from zone import get_zone, set_zone
+
+    z = get_zone()
+    set_zone(z.model_copy(update={"limits": z.limits.model_copy(update={"api_per_minute": 2})}))
+    try:
+        url = f"/open311/v2/requests.json?api_key={api_key}"
+        assert [client.get(url).status_code for _ in range(2)] == [200, 200]
+        r = client.get(url)
+        assert r.status_code == 429 and r.get_json() == [{"code": 429, "description": r.get_json()[0]["description"]}]
+        assert "too many" in r.get_json()[0]["description"] and int(r.headers["Retry-After"]) >= 1
+        r = client.get("/open311/v2/requests.xml?api_key=" + api_key)
+        assert r.status_code == 429 and r.mimetype == "text/xml" and "<code>429</code>" in r.get_data(as_text=True)
+        elsewhere = {"REMOTE_ADDR": "198.51.100.23"}
+        assert client.get("/open311/v2/services.json", environ_base=elsewhere).status_code == 200
+    finally:
+        set_zone(z)

@@ -255,3 +255,28 @@ def test_api_needs_a_token_and_scopes_tickets(db, client):
     kinds = [e["kind"] for e in r.json["events"]]
     assert "action_refused" in kinds and kinds[-1] == "disposed"
     assert all(e["actor"].startswith(("officer:", "system", "citizen")) for e in r.json["events"])
+
+
+def test_api_is_rate_limited_per_token_and_per_address(db, client):
+    """Over ``limits.api_per_minute`` a token gets 429 with Retry-After; other tokens go on; so does an
+    address guessing tokens."""
+    from zone import get_zone, set_zone
+
+    seeded(db)
+    with db.session() as s:
+        toks = issue_tokens(s)  # fresh tokens: their counters start at zero
+    z = get_zone()
+    set_zone(z.model_copy(update={"limits": z.limits.model_copy(update={"api_per_minute": 3})}))
+    try:
+        mine = {"Authorization": f"Bearer {toks['sho.knp-kotwali']}"}
+        other = {"Authorization": f"Bearer {next(v for k, v in toks.items() if k != 'sho.knp-kotwali')}"}
+        assert [client.get("/api/v1/tickets", headers=mine).status_code for _ in range(3)] == [200] * 3
+        r = client.get("/api/v1/tickets", headers=mine)
+        assert r.status_code == 429 and r.json["error"] == "rate_limited" and 1 <= int(r.headers["Retry-After"]) <= 60
+        assert client.get("/api/v1/tickets", headers=other).status_code == 200
+        guesser = {"REMOTE_ADDR": "203.0.113.77"}
+        codes = [client.get("/api/v1/tickets", headers={"Authorization": f"Bearer guess-{i:08d}"},
+                            environ_base=guesser).status_code for i in range(4)]
+        assert codes == [401, 401, 401, 429]
+    finally:
+        set_zone(z)
