@@ -343,7 +343,8 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
         limit: apply the flood limit (off for spool replays: those messages arrived long ago).
     """
     msg.body = clean_text(msg.body)
-    if not msg.media and (msg.phone or msg.wa_id) and session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect
+    if not msg.media and (msg.phone or msg.wa_id) and dialect.name == "postgresql" and dialect.driver == "psycopg":
         texts = _process_pg(session, msg, render, limit)
         if texts is not None:
             return texts
