@@ -79,6 +79,8 @@ class Limits(_Strict):
     web_max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)
     # The JSON API and Open311: requests a minute per token / api_key, and per address without one.
     api_per_minute: int = Field(600, ge=1)
+    # An officer's API token works this many days after it is issued.
+    api_token_days: int = Field(90, ge=1)
 
 
 class Retention(_Strict):

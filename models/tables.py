@@ -81,6 +81,8 @@ class Officer(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # When the API token stops working (issue_tokens sets it from limits.api_token_days); None: no expiry.
+    api_token_expires_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     postings: Mapped[list[Posting]] = relationship(back_populates="officer")

@@ -63,6 +63,8 @@ def _auth():
         o = s.scalar(select(Officer).where(Officer.api_token_hash == digest, Officer.active.is_(True)))
         if o is None:
             return rate_limited(f"ip:{request.remote_addr}") or _err(401, "unauthorized", "unknown token")
+        if o.api_token_expires_at is not None and o.api_token_expires_at <= utcnow():
+            return _err(401, "token_expired", "this token has expired; ask the 1 Number cell for a new one")
         posts = list(s.scalars(select(Posting).where(Posting.officer_id == o.id, Posting.ended_at.is_(None))))
         g.officer_id = o.id
         g.roles = {p.role for p in posts}

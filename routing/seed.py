@@ -14,11 +14,12 @@ import argparse
 import hashlib
 import secrets
 import sys
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Officer, Posting, Station, db
+from models import Officer, Posting, Station, db, utcnow
 from zone import get_zone
 
 
@@ -98,11 +99,13 @@ def seed(session: Session) -> dict[str, int]:
 
 
 def issue_tokens(session: Session) -> dict[str, str]:
-    """Give every active officer a new API token; returns username → token (shown once)."""
+    """Give every active officer a new API token, valid ``limits.api_token_days``; returns username → token
+    (shown once)."""
+    expires = utcnow() + timedelta(days=get_zone().limits.api_token_days)
     out = {}
     for o in session.scalars(select(Officer).where(Officer.active.is_(True)).order_by(Officer.id)):
         tok = "bht_" + secrets.token_urlsafe(24)
-        o.api_token_hash = token_hash(tok)
+        o.api_token_hash, o.api_token_expires_at = token_hash(tok), expires
         out[o.username] = tok
     return out
 

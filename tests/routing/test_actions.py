@@ -280,3 +280,28 @@ def test_api_is_rate_limited_per_token_and_per_address(db, client):
         assert codes == [401, 401, 401, 429]
     finally:
         set_zone(z)
+
+
+def test_api_tokens_expire(db, client):
+    """Tokens are issued for ``limits.api_token_days``; after that the API answers 401 token_expired."""
+    from datetime import timedelta
+
+    from models import Officer, utcnow
+    from zone import get_zone
+
+    seeded(db)
+    with db.session() as s:
+        toks = issue_tokens(s)
+        o = s.scalar(select(Officer).where(Officer.username == "sho.knp-kotwali"))
+        left = o.api_token_expires_at - utcnow()
+        assert timedelta(days=get_zone().limits.api_token_days) - left < timedelta(minutes=5)
+    auth = {"Authorization": f"Bearer {toks['sho.knp-kotwali']}"}
+    assert client.get("/api/v1/tickets", headers=auth).status_code == 200
+    with db.session() as s:
+        s.scalar(select(Officer).where(Officer.username == "sho.knp-kotwali")).api_token_expires_at = (
+            utcnow() - timedelta(seconds=1))
+    r = client.get("/api/v1/tickets", headers=auth)
+    assert r.status_code == 401 and r.json["error"] == "token_expired"
+    with db.session() as s:
+        fresh = issue_tokens(s)["sho.knp-kotwali"]  # a new token works again
+    assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200

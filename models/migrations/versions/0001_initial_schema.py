@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 14:13:32.621990
+Create Date: 2026-11-22 17:44:39.706098
 """
 from alembic import op
 import sqlalchemy as sa
@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
     sa.Column('api_token_hash', sa.String(length=128), nullable=True),
+    sa.Column('api_token_expires_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_officer')),
