@@ -244,6 +244,20 @@ def _finish(tr, samples: np.ndarray, duration: float, segments: tuple[Segment, .
     return Transcript(text, language, _confidence(segments, share), duration, segments, lang_p, share, tr.name)
 
 
+def _detect_and_decode(tr, samples: np.ndarray, duration: float, language: str | None) -> Transcript:
+    """Either backend's transcribe: detect the language on the first window (unless given), decode reusing
+    that window's encoder output (the backend's one-shot memo), then :func:`_finish`."""
+    share, lang_p, probs = 1.0, 1.0, None
+    if language is None:
+        probs, tr._memo.hit = tr._detect(samples)
+        language, lang_p, share = pick_language(probs, tr.languages)
+    try:
+        segments = tr._decode(samples, language)
+    finally:
+        tr._memo.hit = None
+    return _finish(tr, samples, duration, segments, language, lang_p, share, probs)
+
+
 class FasterWhisperTranscriber:
     """faster-whisper (CTranslate2) backend: the CPU default, int8."""
 
@@ -331,15 +345,7 @@ class FasterWhisperTranscriber:
             The transcript.
         """
         samples = _as_samples(audio)
-        share, lang_p, probs = 1.0, 1.0, None
-        if language is None:
-            probs, self._memo.hit = self._detect(samples)
-            language, lang_p, share = pick_language(probs, self.languages)
-        try:
-            segments = self._decode(samples, language)
-        finally:
-            self._memo.hit = None
-        return _finish(self, samples, samples.size / SAMPLE_RATE, segments, language, lang_p, share, probs)
+        return _detect_and_decode(self, samples, samples.size / SAMPLE_RATE, language)
 
     def _decode(self, samples: np.ndarray, language: str) -> tuple[Segment, ...]:
         segs, _ = self.model.transcribe(samples, language=language, task="transcribe", beam_size=self.beam_size,
@@ -474,15 +480,7 @@ class OpenAIWhisperTranscriber:
         duration = samples.size / SAMPLE_RATE
         if self.vad_filter:
             samples = self._vad(samples)
-        share, lang_p, probs = 1.0, 1.0, None
-        if language is None:
-            probs, self._memo.hit = self._detect(samples)
-            language, lang_p, share = pick_language(probs, self.languages)
-        try:
-            segments = self._decode(samples, language)
-        finally:
-            self._memo.hit = None
-        return _finish(self, samples, duration, segments, language, lang_p, share, probs)
+        return _detect_and_decode(self, samples, duration, language)
 
     def _decode(self, samples: np.ndarray, language: str) -> tuple[Segment, ...]:
         with self._torch.inference_mode():
