@@ -86,7 +86,14 @@ def loop(stop: threading.Event, interval: float = 1.0) -> None:
     from zone import get_zone
 
     sweep_every = get_zone().sla.sweep_interval_seconds
-    last_sweep = last_house = last_calls = 0.0
+
+    def sweep() -> None:
+        beat("sweeper", node=NODE, touched=sweep_pass())
+
+    # Periodic chores: name -> (every how many seconds, what); each failure is logged, never fatal.
+    chores = {"sweep": (sweep_every, sweep), "stale-call sweep": (60, calls_pass),
+              "housekeeping": (3600, housekeeping_pass)}
+    last_run = dict.fromkeys(chores, 0.0)
     while not stop.is_set():
         t0 = time.monotonic()
         full = False
@@ -102,25 +109,13 @@ def loop(stop: threading.Event, interval: float = 1.0) -> None:
             spool_pass()
         except Exception:
             log.warning("spool replay failed", exc_info=True)
-        if t0 - last_sweep >= sweep_every:
-            try:
-                n = sweep_pass()
-                beat("sweeper", node=NODE, touched=n)
-            except Exception:
-                log.warning("sweep failed", exc_info=True)
-            last_sweep = t0
-        if t0 - last_calls >= 60:
-            try:
-                calls_pass()
-            except Exception:
-                log.warning("stale-call sweep failed", exc_info=True)
-            last_calls = t0
-        if t0 - last_house >= 3600:
-            try:
-                housekeeping_pass()
-            except Exception:
-                log.warning("housekeeping failed", exc_info=True)
-            last_house = t0
+        for chore, (every, fn) in chores.items():
+            if t0 - last_run[chore] >= every:
+                try:
+                    fn()
+                except Exception:
+                    log.warning("%s failed", chore, exc_info=True)
+                last_run[chore] = t0
         if not full:
             stop.wait(max(0.05, interval - (time.monotonic() - t0)))
 
