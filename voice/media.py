@@ -3,12 +3,15 @@
 Rules (DESIGN.md, reliability): media is fetched only from the host of ``TWILIO_API_BASE_URL`` or
 Twilio's media CDN hosts; credentials go only to the former; every redirect hop is checked by the same
 rules; private, loopback and link-local addresses are refused unless the host is exactly the
-configured API host (tests run the Twilio recorder on 127.0.0.1); the body is streamed with a size
-cap; the type is sniffed from the bytes, never taken from Content-Type.
+configured API host (tests run the Twilio recorder on 127.0.0.1); a CDN host is resolved once per hop
+and the connection goes to the address that was checked (no second look-up: DNS rebinding), with TLS
+and the Host header still naming the host; the body is streamed with a size cap; the type is sniffed
+from the bytes, never taken from Content-Type.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -181,15 +184,19 @@ def _is_cdn(host: str, suffixes: tuple[str, ...]) -> bool:
     return any(host.endswith(s) or host == s.lstrip(".") for s in suffixes)
 
 
-def _check_addresses(host: str, port: int) -> None:
+def _check_addresses(host: str, port: int) -> str:
+    """Resolve ``host`` once, refuse it unless every address is global, and return the one to connect to."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise FetchFailed(f"cannot resolve {host}: {e}") from None
+    if not infos:
+        raise FetchFailed(f"cannot resolve {host}: no addresses")
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%")[0])
         if not ip.is_global or ip.is_multicast:
             raise MediaRejected(PRIVATE_ADDRESS, f"{host} resolves to {ip}")
+    return infos[0][4][0]
 
 
 def check_url(url: str, api_base_url: str, *, cdn_suffixes: tuple[str, ...] = CDN_SUFFIXES,
@@ -208,9 +215,15 @@ def check_url(url: str, api_base_url: str, *, cdn_suffixes: tuple[str, ...] = CD
     Raises:
         MediaRejected: ``bad_url``, ``host_not_allowed`` or ``private_address``.
     """
+    return _check(url, api_base_url, cdn_suffixes, resolve)[0]
+
+
+def _check(url: str, api_base_url: str, cdn_suffixes: tuple[str, ...], resolve: bool) -> tuple[bool, str | None]:
+    """:func:`check_url`, also returning the checked address a CDN host must be reached at (None for the
+    API origin, and when not resolving)."""
     o, api = _origin(url), _origin(api_base_url)
     if o == api:
-        return True
+        return True, None
     if o.host == api.host:
         raise MediaRejected(HOST_NOT_ALLOWED, f"{o.scheme}://{o.host}:{o.port} is not the API origin")
     if not _is_cdn(o.host, cdn_suffixes) or o.scheme != "https" or o.port != 443:
@@ -220,9 +233,42 @@ def check_url(url: str, api_base_url: str, *, cdn_suffixes: tuple[str, ...] = CD
         raise MediaRejected(HOST_NOT_ALLOWED, "IP literal")
     except ValueError:
         pass
-    if resolve:
-        _check_addresses(o.host, o.port)
-    return False
+    return False, (_check_addresses(o.host, o.port) if resolve else None)
+
+
+# -- pinning: connect to the address that was checked ---------------------------------------------
+
+def _pinned_adapter(address: str):
+    """A ``requests`` adapter whose https connections go to ``address`` (the one :func:`_check_addresses`
+    approved) instead of resolving the host name again, so a resolver cannot answer public for the check
+    and private for the connection (DNS rebinding). Everything else still uses the URL's host name: the
+    TLS server name (SNI), the certificate's hostname check and the Host header.
+    """
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPSConnection
+    from urllib3.connectionpool import HTTPSConnectionPool
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.util.connection import create_connection
+
+    class PinnedConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:  # urllib3's, with the checked address for the host name
+            try:
+                return create_connection((address, self.port), self.timeout, source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except TimeoutError as e:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} ({address}) timed out") from e
+            except OSError as e:
+                raise NewConnectionError(self, f"Failed to connect to {self.host} at {address}: {e}") from e
+
+    class PinnedPool(HTTPSConnectionPool):
+        ConnectionCls = PinnedConnection
+
+    class PinnedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"https": PinnedPool}  # CDN hops are https only
+
+    return PinnedAdapter()
 
 
 # -- fetching -------------------------------------------------------------------------------------
@@ -261,13 +307,24 @@ def fetch(url: str, dest_dir: str | os.PathLike, *, api_base_url: str, auth: tup
     current = url
     try:
         for _hop in range(MAX_REDIRECTS + 1):
-            with_auth = check_url(current, api_base_url, cdn_suffixes=cdn_suffixes)
-            try:
-                resp = sess.get(current, auth=auth if with_auth else None, stream=True, allow_redirects=False,
-                                timeout=timeout, headers={"Accept-Encoding": "identity"})
-            except requests.RequestException as e:
-                raise FetchFailed(f"GET {_safe(current)}: {e.__class__.__name__}") from None
-            with resp:
+            with_auth, address = _check(current, api_base_url, cdn_suffixes, True)
+            with contextlib.ExitStack() as hop:
+                try:
+                    req = sess.prepare_request(requests.Request("GET", current, auth=auth if with_auth else None,
+                                                                headers={"Accept-Encoding": "identity"}))
+                    extra = {}
+                    if address is not None:  # a CDN host: connect to the address just checked, for this URL only
+                        adapter = _pinned_adapter(address)
+                        hop.callback(adapter.close)
+                        sess.mount(req.url, adapter)  # the exact prepared URL: the longest prefix, so it is chosen
+                        hop.callback(sess.adapters.pop, req.url, None)
+                        if sess.get_adapter(req.url) is not adapter:
+                            raise FetchFailed(f"GET {_safe(current)}: could not pin {address}")
+                        extra["proxies"] = {}  # a proxy would resolve the name again
+                    resp = sess.send(req, stream=True, allow_redirects=False, timeout=timeout, **extra)
+                except requests.RequestException as e:
+                    raise FetchFailed(f"GET {_safe(current)}: {e.__class__.__name__}") from None
+                resp = hop.enter_context(resp)
                 if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
                     loc = resp.headers.get("Location")
                     if not loc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import struct
+import subprocess
 import threading
 import zlib
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -19,11 +23,13 @@ class _Server:
     def __init__(self, routes):
         self.routes = routes
         self.requests: list[tuple[str, str | None]] = []
+        self.hosts: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 server.requests.append((self.path, self.headers.get("Authorization")))
+                server.hosts.append(self.headers.get("Host"))
                 status, headers, body = server.routes.get(self.path, (404, {}, b"nope"))
                 self.send_response(status)
                 for k, v in headers.items():
@@ -121,6 +127,153 @@ def test_credentials_only_to_the_api_origin():
     assert check_url("https://api.twilio.com/2010-04-01/Accounts/AC1/Media/ME1", "https://api.twilio.com") is True
     assert check_url("https://media.twiliocdn.com/AC1/abc", "https://api.twilio.com", resolve=False) is False
     assert check_url("https://mms.twiliocdn.com/AC1/abc", "https://api.twilio.com", resolve=False) is False
+
+
+# -- DNS rebinding: a CDN name is resolved once, and the connection goes to the address that was checked --
+
+def _rebinding_dns(monkeypatch, answers: dict[str, list[str]]) -> Counter:
+    """Fake DNS for the names in ``answers``: the n-th look-up of a name gets its n-th answer (the last one
+    repeats), like a hostile resolver that answers public first and private after. Returns the look-up counts."""
+    real = socket.getaddrinfo
+    asked: Counter = Counter()
+
+    def fake(host, port, *a, **kw):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in answers:
+            return real(host, port, *a, **kw)
+        asked[name] += 1
+        ip = answers[name][min(asked[name], len(answers[name])) - 1]
+        if ":" in ip:
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return asked
+
+
+@pytest.mark.parametrize("url", [
+    "https://media.twiliocdn.com/AC1/ME1",
+    "https://MEDIA.twiliocdn.com:443/AC1/ME1",
+    "https://media.twiliocdn.com/AC1/mé|dia?x=ü&y=^#frag",  # requests re-quotes this URL: still pinned
+])
+def test_cdn_host_is_resolved_once_and_the_checked_address_is_connected_to(monkeypatch, tmp_path, url):
+    asked = _rebinding_dns(monkeypatch, {"media.twiliocdn.com": ["54.1.2.3", "127.0.0.1"]})
+    connects = []
+
+    def refuse(self, addr):
+        connects.append(tuple(addr[:2]))
+        raise ConnectionRefusedError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    with pytest.raises(FetchFailed):
+        fetch(url, tmp_path, api_base_url="https://api.twilio.com", auth=AUTH)
+    assert connects == [("54.1.2.3", 443)]  # not the second answer, 127.0.0.1
+    assert asked == {"media.twiliocdn.com": 1}
+
+
+@pytest.fixture(scope="module")
+def cdn_cert(tmp_path_factory):
+    """A test CA and a certificate for a.twiliocdn.com and b.twiliocdn.com signed by it (openssl)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed")
+    d = tmp_path_factory.mktemp("tls")
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Bharosa test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    ssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=a.twiliocdn.com")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:a.twiliocdn.com,DNS:b.twiliocdn.com\n"
+                               "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                               "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
+                               "authorityKeyIdentifier=keyid,issuer\n")
+    ssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem",
+        "-days", "2", "-extfile", "ext.cnf")
+    return d
+
+
+@pytest.fixture
+def cdn(cdn_cert):
+    """An https server on loopback posing as Twilio's CDN; records SNI names and (Host, path, Authorization)."""
+    import ssl
+
+    s = _Server({
+        "/first": (302, {"Location": "https://b.twiliocdn.com/clip"}, b""),
+        "/clip": (200, {"Content-Type": "audio/ogg"}, b"OggS" + b"\0" * 200),
+    })
+    s.sni = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cdn_cert / "leaf.pem", cdn_cert / "leaf.key")
+    ctx.sni_callback = lambda sock, name, _ctx: s.sni.append(name)
+    s.httpd.socket = ctx.wrap_socket(s.httpd.socket, server_side=True)
+    s.port = s.httpd.server_address[1]
+    yield s
+    s.httpd.shutdown()
+
+
+def _route_to(monkeypatch, public: set[str], port: int) -> list:
+    """Connections to ``public`` addresses on 443 go to 127.0.0.1:``port`` instead; returns where they were
+    aimed."""
+    connects = []
+    real = socket.socket.connect
+
+    def connect(self, addr):
+        connects.append(tuple(addr[:2]))
+        if addr[0] in public and addr[1] == 443:
+            addr = ("127.0.0.1", port)
+        return real(self, addr)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return connects
+
+
+def test_pinned_cdn_fetch_keeps_sni_certificate_and_host_and_repins_each_hop(cdn, cdn_cert, monkeypatch,
+                                                                             tmp_path):
+    import requests
+
+    asked = _rebinding_dns(monkeypatch, {"a.twiliocdn.com": ["54.1.2.3", "10.0.0.1"],
+                                         "b.twiliocdn.com": ["54.4.5.6", "127.0.0.1"]})
+    connects = _route_to(monkeypatch, {"54.1.2.3", "54.4.5.6"}, cdn.port)
+    sess = requests.Session()
+    sess.verify = str(cdn_cert / "ca.pem")
+    f = fetch("https://a.twiliocdn.com/first", tmp_path, api_base_url="https://api.twilio.com", auth=AUTH,
+              session=sess)
+    assert f.mime == "audio/ogg"
+    assert connects == [("54.1.2.3", 443), ("54.4.5.6", 443)]  # each hop to its own checked address
+    assert asked == {"a.twiliocdn.com": 1, "b.twiliocdn.com": 1}
+    assert cdn.sni == ["a.twiliocdn.com", "b.twiliocdn.com"]  # TLS still names the host, not the address
+    assert cdn.requests == [("/first", None), ("/clip", None)]  # no credentials to the CDN
+    assert cdn.hosts == ["a.twiliocdn.com", "b.twiliocdn.com"]
+    assert sorted(sess.adapters) == ["http://", "https://"]  # the caller's session is left as it was
+
+
+def test_pinned_cdn_fetch_still_verifies_the_certificate_against_the_name(cdn, cdn_cert, monkeypatch, tmp_path):
+    import requests
+
+    _rebinding_dns(monkeypatch, {"c.twiliocdn.com": ["54.7.7.7"]})
+    _route_to(monkeypatch, {"54.7.7.7"}, cdn.port)
+    sess = requests.Session()
+    sess.verify = str(cdn_cert / "ca.pem")
+    with pytest.raises(FetchFailed) as e:  # the certificate is for a. and b.twiliocdn.com only
+        fetch("https://c.twiliocdn.com/clip", tmp_path, api_base_url="https://api.twilio.com", session=sess)
+    assert "SSLError" in str(e.value) and cdn.requests == []
+
+
+def test_api_origin_redirect_to_the_cdn_is_pinned(server, cdn, cdn_cert, monkeypatch, tmp_path):
+    import requests
+
+    server.routes["/Media/to-cdn"] = (302, {"Location": "https://b.twiliocdn.com/clip"}, b"")
+    asked = _rebinding_dns(monkeypatch, {"b.twiliocdn.com": ["54.4.5.6", "127.0.0.1"]})
+    connects = _route_to(monkeypatch, {"54.4.5.6"}, cdn.port)
+    sess = requests.Session()
+    sess.verify = str(cdn_cert / "ca.pem")
+    f = fetch(server.base + "/Media/to-cdn", tmp_path, api_base_url=server.base, auth=AUTH, session=sess)
+    assert f.mime == "audio/ogg"
+    assert connects == [("127.0.0.1", server.httpd.server_address[1]), ("54.4.5.6", 443)]
+    assert asked == {"b.twiliocdn.com": 1}
+    assert server.requests[0][1].startswith("Basic ") and cdn.requests == [("/clip", None)]
 
 
 def _png(w: int, h: int) -> bytes:
