@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from models import Base, Complaint, Event, Outbox, Station, db, utcnow  # noqa: E402
-from tests.faults.harness import free_port  # noqa: E402
+from tests.redis_server import start_redis  # noqa: E402
 from zone import get_zone  # noqa: E402
 
 
@@ -51,22 +50,6 @@ def fresh_database(url: str) -> str:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def start_redis() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    p = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--save", "", "--appendonly", "no"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except Exception:
-            time.sleep(0.05)
-    return p, url
 
 
 def child_env(db_url: str, redis_url: str) -> dict:
@@ -320,7 +303,8 @@ def main() -> int:
     with db.session() as s:
         sync_stations(s)
         seed(s)
-    redis_proc, redis_url = start_redis()
+    redis_server = start_redis()
+    redis_proc, redis_url = redis_server.proc, redis_server.url
     os.environ["REDIS_URL"] = redis_url
     env = child_env(args.db, redis_url)
     print(f"PostgreSQL {args.db}; Redis {redis_url}; {os.cpu_count()} CPUs")

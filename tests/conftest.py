@@ -8,14 +8,13 @@ import ipaddress
 import os
 import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.faults.harness import free_port
+from tests.faults.harness import free_port  # noqa: F401 - tests import it from here
+from tests.redis_server import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -73,25 +72,14 @@ def redis_server():
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    exe = shutil.which("redis-server")
-    if not exe:
-        pytest.exit("redis-server not found: run `make test`, which installs it", 2)
-    port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except Exception:
-            time.sleep(0.05)
-    os.environ["REDIS_URL"] = url
-    yield url
-    proc.terminate()
-    proc.wait(5)
+    try:
+        server = start_redis()
+    except FileNotFoundError as e:
+        pytest.exit(str(e), 2)
+    os.environ["REDIS_URL"] = server.url
+    yield server.url
+    server.proc.terminate()
+    server.proc.wait(5)
     os.environ.pop("REDIS_URL", None)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.redis_server import start_redis as start_redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -93,18 +94,19 @@ class Cluster:
         e.update(extra)
         return e
 
-    def _start(self, name: str, cmd: list[str], **kw) -> subprocess.Popen:
+    def _popen_kw(self, name: str, env: dict[str, str] | None = None) -> dict:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        p = subprocess.Popen(cmd, cwd=ROOT, env=kw.pop("env", None) or self.env(), stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        return {"cwd": ROOT, "env": env or self.env(), "stdout": log, "stderr": subprocess.STDOUT,
+                "start_new_session": True}
+
+    def _start(self, name: str, cmd: list[str], **kw) -> subprocess.Popen:
+        p = subprocess.Popen(cmd, **self._popen_kw(name, kw.pop("env", None)), **kw)
         self.procs[name] = p
         return p
 
     # -- parts --------------------------------------------------------------------------------
     def start_redis(self) -> None:
-        self._start("redis", [shutil.which("redis-server"), "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"])
-        wait_port(self.redis_port)
+        self.procs["redis"] = start_redis_server(self.redis_port, **self._popen_kw("redis")).proc
 
     def start_recorder(self) -> None:
         self._start("recorder", [PY, "-m", "tests.twilio_recorder", "--port", str(self.recorder_port),
