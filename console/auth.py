@@ -15,14 +15,16 @@ import hashlib
 import hmac
 import secrets
 import sys
+import time
 from datetime import timedelta
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from console.scope import Scope, scope_of
 from models import Officer, Posting, db, utcnow
@@ -39,6 +41,8 @@ MAX_DELAY_S = 300
 SESSION_HOURS = 12
 CSRF_EXEMPT_PREFIXES = ("/open311/",)  # api_key, not cookies
 ISSUER = "Bharosa"
+TOTP_WINDOW = 1  # steps either side of now a code may be for (clock drift between phone and server)
+totp_clock = time.time  # seconds since the epoch for TOTP steps; tests replace it to move time on
 
 
 # -- passwords and TOTP ----------------------------------------------------------------------
@@ -47,6 +51,7 @@ def set_credentials(officer: Officer, password: str, *, new_totp: bool = True) -
     officer.password_hash = HASHER.hash(password)
     if new_totp or not officer.totp_secret:
         officer.totp_secret = pyotp.random_base32()
+        officer.totp_last_step = None  # steps used with the old secret say nothing about the new one
     return officer.totp_secret
 
 
@@ -62,9 +67,38 @@ def _check_password(officer: Officer | None, password: str) -> bool:
         return False
 
 
-def _check_totp(officer: Officer, code: str) -> bool:
+def _totp_step(secret: str, code: str, now: float) -> int | None:
+    """The time-step ``code`` is for, within TOTP_WINDOW steps of ``now``; the latest if several match."""
+    totp = pyotp.TOTP(secret)
+    t = totp.timecode(now)
+    for step in range(t + TOTP_WINDOW, t - TOTP_WINDOW - 1, -1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _check_totp(s: Session, officer: Officer, code: str) -> bool:
+    """True once per code: the code's time-step must be later than the last one this officer used.
+
+    The step is claimed with one conditional UPDATE, so of two sign-ins racing with the same code
+    exactly one matches the row (PostgreSQL re-checks the WHERE after the other's commit; SQLite's
+    BEGIN IMMEDIATE serialises the writers). A replayed code fails like any wrong code.
+    """
     code = "".join(ch for ch in code if ch.isdigit())
-    return bool(officer.totp_secret) and len(code) == 6 and pyotp.TOTP(officer.totp_secret).verify(code, valid_window=1)
+    if not officer.totp_secret or len(code) != 6:
+        return False
+    step = _totp_step(officer.totp_secret, code, totp_clock())
+    if step is None:
+        return False
+    claimed = s.execute(update(Officer)
+                        .where(Officer.id == officer.id,
+                               or_(Officer.totp_last_step.is_(None), Officer.totp_last_step < step))
+                        .values(totp_last_step=step)
+                        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        return False
+    set_committed_value(officer, "totp_last_step", step)  # what the row now holds; nothing more to flush
+    return True
 
 
 # -- throttling ------------------------------------------------------------------------------
@@ -206,7 +240,7 @@ def login():
             resp.headers["Retry-After"] = str(int(left) + 1)
             return resp
         officer = s.scalar(select(Officer).where(Officer.username == username)) if username else None
-        ok = _check_password(officer, password) and officer.active and _check_totp(officer, code)
+        ok = _check_password(officer, password) and officer.active and _check_totp(s, officer, code)
         postings = active_postings(s, officer.id) if ok else []
         if not ok or not postings:
             _record_failure(s, key)

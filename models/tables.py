@@ -80,6 +80,8 @@ class Officer(Base):
     gender: Mapped[str | None] = mapped_column(String(1))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP time-step (unix time // 30) of the last code accepted: a code is good once, for a later step.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     # When the API token stops working (issue_tokens sets it from limits.api_token_days); None: no expiry.
     api_token_expires_at: Mapped[datetime | None]

@@ -1,8 +1,14 @@
-"""Console fixtures: the sample officers with passwords and TOTP, a sign-in helper, ticket factories."""
+"""Console fixtures: the sample officers with passwords and TOTP, a sign-in helper, ticket factories.
+
+A TOTP code is good once (for a later time-step than the officer's last), so the console's TOTP clock
+is a :class:`TotpClock` here and :meth:`Cred.code` moves it on a step before each code: a test may
+sign the same officer in as often as it likes, and the check itself is the one production runs.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import pyotp
@@ -24,7 +30,33 @@ class Cred:
     secret: str
 
     def code(self) -> str:
-        return pyotp.TOTP(self.secret).now()
+        """A code for a time-step not used yet: the tests' TOTP clock moves on first (when installed)."""
+        from console import auth
+
+        if isinstance(auth.totp_clock, TotpClock):
+            auth.totp_clock.tick()
+        return pyotp.TOTP(self.secret).at(auth.totp_clock())
+
+
+class TotpClock:
+    """The console's TOTP clock in tests: real time at the start, then one 30 s step per :meth:`tick`."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, steps: int = 1) -> float:
+        self.now += 30 * steps
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def totp_clock(monkeypatch):
+    clock = TotpClock()
+    monkeypatch.setattr("console.auth.totp_clock", clock)
+    return clock
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:44:39.706098
+Create Date: 2026-11-22 18:30:38.722127
 """
 from alembic import op
 import sqlalchemy as sa
@@ -60,6 +60,7 @@ def upgrade() -> None:
     sa.Column('gender', sa.String(length=1), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.Column('api_token_hash', sa.String(length=128), nullable=True),
     sa.Column('api_token_expires_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
