@@ -4,7 +4,7 @@ Rules (DESIGN.md, reliability): media is fetched only from the host of ``TWILIO_
 Twilio's media CDN hosts; credentials go only to the former; every redirect hop is checked by the same
 rules; private, loopback and link-local addresses are refused unless the host is exactly the
 configured API host (tests run the Twilio recorder on 127.0.0.1); a CDN host is resolved once per hop
-and the connection goes to the address that was checked (no second look-up: DNS rebinding), with TLS
+and the connection goes to the addresses that were checked (no second look-up: DNS rebinding), with TLS
 and the Host header still naming the host; the body is streamed with a size cap; the type is sniffed
 from the bytes, never taken from Content-Type.
 """
@@ -184,8 +184,8 @@ def _is_cdn(host: str, suffixes: tuple[str, ...]) -> bool:
     return any(host.endswith(s) or host == s.lstrip(".") for s in suffixes)
 
 
-def _check_addresses(host: str, port: int) -> str:
-    """Resolve ``host`` once, refuse it unless every address is global, and return the one to connect to."""
+def _check_addresses(host: str, port: int) -> tuple[str, ...]:
+    """Resolve ``host`` once, refuse it unless every address is global, and return them (to connect to)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
@@ -196,7 +196,7 @@ def _check_addresses(host: str, port: int) -> str:
         ip = ipaddress.ip_address(info[4][0].split("%")[0])
         if not ip.is_global or ip.is_multicast:
             raise MediaRejected(PRIVATE_ADDRESS, f"{host} resolves to {ip}")
-    return infos[0][4][0]
+    return tuple(dict.fromkeys(info[4][0] for info in infos))
 
 
 def check_url(url: str, api_base_url: str, *, cdn_suffixes: tuple[str, ...] = CDN_SUFFIXES,
@@ -218,8 +218,9 @@ def check_url(url: str, api_base_url: str, *, cdn_suffixes: tuple[str, ...] = CD
     return _check(url, api_base_url, cdn_suffixes, resolve)[0]
 
 
-def _check(url: str, api_base_url: str, cdn_suffixes: tuple[str, ...], resolve: bool) -> tuple[bool, str | None]:
-    """:func:`check_url`, also returning the checked address a CDN host must be reached at (None for the
+def _check(url: str, api_base_url: str, cdn_suffixes: tuple[str, ...],
+           resolve: bool) -> tuple[bool, tuple[str, ...] | None]:
+    """:func:`check_url`, also returning the checked addresses a CDN host must be reached at (None for the
     API origin, and when not resolving)."""
     o, api = _origin(url), _origin(api_base_url)
     if o == api:
@@ -236,11 +237,11 @@ def _check(url: str, api_base_url: str, cdn_suffixes: tuple[str, ...], resolve: 
     return False, (_check_addresses(o.host, o.port) if resolve else None)
 
 
-# -- pinning: connect to the address that was checked ---------------------------------------------
+# -- pinning: connect to the addresses that were checked -------------------------------------------
 
-def _pinned_adapter(address: str):
-    """A ``requests`` adapter whose https connections go to ``address`` (the one :func:`_check_addresses`
-    approved) instead of resolving the host name again, so a resolver cannot answer public for the check
+def _pinned_adapter(addresses: tuple[str, ...]):
+    """A ``requests`` adapter whose https connections go to ``addresses`` (those :func:`_check_addresses`
+    approved, tried in order) instead of resolving the host name again, so a resolver cannot answer public for the check
     and private for the connection (DNS rebinding). Everything else still uses the URL's host name: the
     TLS server name (SNI), the certificate's hostname check and the Host header.
     """
@@ -251,14 +252,17 @@ def _pinned_adapter(address: str):
     from urllib3.util.connection import create_connection
 
     class PinnedConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:  # urllib3's, with the checked address for the host name
-            try:
-                return create_connection((address, self.port), self.timeout, source_address=self.source_address,
-                                         socket_options=self.socket_options)
-            except TimeoutError as e:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} ({address}) timed out") from e
-            except OSError as e:
-                raise NewConnectionError(self, f"Failed to connect to {self.host} at {address}: {e}") from e
+        def _new_conn(self) -> socket.socket:  # urllib3's, with the checked addresses for the host name
+            err: Exception = NewConnectionError(self, f"no address for {self.host}")
+            for address in addresses:
+                try:
+                    return create_connection((address, self.port), self.timeout,
+                                             source_address=self.source_address, socket_options=self.socket_options)
+                except TimeoutError:
+                    err = ConnectTimeoutError(self, f"Connection to {self.host} ({address}) timed out")
+                except OSError as e:
+                    err = NewConnectionError(self, f"Failed to connect to {self.host} at {address}: {e}")
+            raise err
 
     class PinnedPool(HTTPSConnectionPool):
         ConnectionCls = PinnedConnection
@@ -307,19 +311,19 @@ def fetch(url: str, dest_dir: str | os.PathLike, *, api_base_url: str, auth: tup
     current = url
     try:
         for _hop in range(MAX_REDIRECTS + 1):
-            with_auth, address = _check(current, api_base_url, cdn_suffixes, True)
+            with_auth, addresses = _check(current, api_base_url, cdn_suffixes, True)
             with contextlib.ExitStack() as hop:
                 try:
                     req = sess.prepare_request(requests.Request("GET", current, auth=auth if with_auth else None,
                                                                 headers={"Accept-Encoding": "identity"}))
                     extra = {}
-                    if address is not None:  # a CDN host: connect to the address just checked, for this URL only
-                        adapter = _pinned_adapter(address)
+                    if addresses is not None:  # a CDN host: connect to the addresses just checked, this URL only
+                        adapter = _pinned_adapter(addresses)
                         hop.callback(adapter.close)
                         sess.mount(req.url, adapter)  # the exact prepared URL: the longest prefix, so it is chosen
                         hop.callback(sess.adapters.pop, req.url, None)
                         if sess.get_adapter(req.url) is not adapter:
-                            raise FetchFailed(f"GET {_safe(current)}: could not pin {address}")
+                            raise FetchFailed(f"GET {_safe(current)}: could not pin {addresses}")
                         extra["proxies"] = {}  # a proxy would resolve the name again
                     resp = sess.send(req, stream=True, allow_redirects=False, timeout=timeout, **extra)
                 except requests.RequestException as e:

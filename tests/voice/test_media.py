@@ -131,9 +131,10 @@ def test_credentials_only_to_the_api_origin():
 
 # -- DNS rebinding: a CDN name is resolved once, and the connection goes to the address that was checked --
 
-def _rebinding_dns(monkeypatch, answers: dict[str, list[str]]) -> Counter:
+def _rebinding_dns(monkeypatch, answers: dict[str, list[str | list[str]]]) -> Counter:
     """Fake DNS for the names in ``answers``: the n-th look-up of a name gets its n-th answer (the last one
-    repeats), like a hostile resolver that answers public first and private after. Returns the look-up counts."""
+    repeats; an answer may be a list of addresses), like a hostile resolver that answers public first and
+    private after. Returns the look-up counts."""
     real = socket.getaddrinfo
     asked: Counter = Counter()
 
@@ -142,10 +143,10 @@ def _rebinding_dns(monkeypatch, answers: dict[str, list[str]]) -> Counter:
         if name not in answers:
             return real(host, port, *a, **kw)
         asked[name] += 1
-        ip = answers[name][min(asked[name], len(answers[name])) - 1]
-        if ":" in ip:
-            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0))]
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+        answer = answers[name][min(asked[name], len(answers[name])) - 1]
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0)) if ":" in ip
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+                for ip in ([answer] if isinstance(answer, str) else answer)]
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     return asked
@@ -169,6 +170,20 @@ def test_cdn_host_is_resolved_once_and_the_checked_address_is_connected_to(monke
         fetch(url, tmp_path, api_base_url="https://api.twilio.com", auth=AUTH)
     assert connects == [("54.1.2.3", 443)]  # not the second answer, 127.0.0.1
     assert asked == {"media.twiliocdn.com": 1}
+
+
+def test_every_checked_address_is_tried_and_nothing_else(monkeypatch, tmp_path):
+    asked = _rebinding_dns(monkeypatch, {"media.twiliocdn.com": [["54.1.2.3", "54.1.2.4"], ["10.0.0.1"]]})
+    connects = []
+
+    def refuse(self, addr):
+        connects.append(tuple(addr[:2]))
+        raise ConnectionRefusedError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    with pytest.raises(FetchFailed):
+        fetch("https://media.twiliocdn.com/AC1/ME1", tmp_path, api_base_url="https://api.twilio.com")
+    assert connects == [("54.1.2.3", 443), ("54.1.2.4", 443)] and asked == {"media.twiliocdn.com": 1}
 
 
 @pytest.fixture(scope="module")
