@@ -34,7 +34,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "optional": "(वैकल्पिक)",
         "send_code": "आगे बढ़ें: कोड भेजें",
         "privacy": "आपकी जानकारी केवल इस शिकायत की जाँच के लिए पुलिस के पास रहती है; शिकायत बंद होने के "
-                   "{days} दिन बाद नाम, नंबर और विवरण मिटा दिए जाते हैं।",
+                   "{days} दिन बाद नाम, नंबर और विवरण मिटा दिए जाते हैं। जानकारी से जुड़ी शिकायत पहले हमसे, फिर "
+                   "भारतीय डेटा संरक्षण बोर्ड (Data Protection Board of India) से करें।",
         "video_link": "सुनने या बोलने में कठिनाई है? सांकेतिक भाषा में वीडियो भेजें",
         "video_title": "सांकेतिक भाषा में शिकायत",
         "video_intro": "अपनी शिकायत का सांकेतिक भाषा वीडियो भेजें। एक दुभाषिया इसे देखकर शिकायत दर्ज करेगा।",
@@ -154,7 +155,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "optional": "(optional)",
         "send_code": "Continue: send code",
         "privacy": "Your details stay with the police, only for the enquiry into this complaint; your name, "
-                   "number and account are erased {days} days after the complaint is closed.",
+                   "number and account are erased {days} days after the complaint is closed. Complaints about "
+                   "your data: first to us, then to the Data Protection Board of India.",
         "video_link": "Hard of hearing or speech? Send a sign-language video",
         "video_title": "Complaint in sign language",
         "video_intro": ("Send a video of your complaint in sign language. An interpreter will watch it and "

@@ -89,14 +89,18 @@ def test_pages_are_light_hindi_first_and_labelled(client, path):
 
 @pytest.mark.parametrize("path", ["/complaint", "/video"])
 def test_forms_say_what_happens_to_the_citizens_data(client, path):
-    """A privacy notice before the citizen gives a number: who keeps the data, for what, and for how long."""
+    """A privacy notice before the citizen gives a number: who keeps the data, for what, for how long, and
+    where to complain about it (DPDP Act s. 5: the Data Protection Board of India)."""
     from zone import get_zone
 
     days = get_zone().retention.closed_days
     html = client.get(path).get_data(as_text=True)
     notice = re.search(r'<p class="hint" id="privacy">([^<]+)</p>', html)
     assert notice and "पुलिस" in notice.group(1) and f"{days} दिन" in notice.group(1)
+    assert "भारतीय डेटा संरक्षण बोर्ड (Data Protection Board of India)" in notice.group(1)
     assert html.index('id="privacy"') < html.index('<button type="submit"')
+    en = re.search(r'<p class="hint" id="privacy">([^<]+)</p>', client.get(path + "?lang=en").get_data(as_text=True))
+    assert en and f"{days} days" in en.group(1) and "Data Protection Board of India" in en.group(1)
 
 
 def test_file_with_two_photos_registers_only_after_the_code(db, client, recorder, drain, images, media_dir):
