@@ -86,7 +86,7 @@ def ticket_mix(i: int, stations: list) -> dict:
 def insert_received(n: int, now) -> list[int]:
     """n registered-but-unrouted tickets (see :func:`ticket_mix`) with their route outbox rows, written with
     executemany (not the ORM), as register_complaint would leave them."""
-    from routing.stats import apply_contributions
+    from console.aggregates import apply_contributions
 
     with db.session() as s:
         stations = list(s.scalars(sa.select(Station).where(Station.kind == "thana", Station.active.is_(True))

@@ -5,13 +5,19 @@ contribution (its registration day, district, station, channel, and whether it i
 the SLA, an FIR, how far it escalated, its rating) is kept in ``complaint_stat``; a change is applied
 to ``stat_daily`` / ``stat_posting`` as the difference, so the same event twice, or events in any
 order, leave the totals right.
+
+One mechanism for one ticket and for many: :func:`apply_contributions` reads the old contributions in one
+statement, sums the differences per aggregate row and writes each row once, in key order (daily rows by their
+key's text, then posting rows by id), so two transactions take the hot rows in the same order and queue
+rather than deadlock. The console's actions (one ticket, through :func:`on_event`), the batch router and
+the sweep (hundreds), and :func:`rebuild` all go through it.
 """
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -67,43 +73,83 @@ def contribution(session: Session, c: Complaint) -> dict:
     return out
 
 
-def _upsert(session: Session, model, keys: dict, deltas: dict) -> None:
-    if not any(deltas.values()):
-        return
-    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
-    stmt = ins.values(**keys, **deltas).on_conflict_do_update(
-        index_elements=list(keys), set_={k: getattr(model, k) + getattr(ins.excluded, k) for k in deltas})
-    session.execute(stmt)
+_STMTS: dict[str, tuple] = {}
 
 
-def _apply_daily(session: Session, contrib: dict, sign: int) -> None:
-    day, district, station_id, channel = contrib["k"]
-    _upsert(session, StatDaily, {"day": day, "district": district, "station_id": station_id, "channel": channel},
-            {m: sign * contrib.get(m, 0) for m in DAILY_METRICS})
+def _statements(dialect: str) -> tuple:
+    """(stat_daily upsert, stat_posting upsert, complaint_stat upsert), built once per dialect."""
+    if dialect not in _STMTS:
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        daily, posting, cstat = StatDaily.__table__, StatPosting.__table__, ComplaintStat.__table__
+        d = ins(daily)
+        d = d.on_conflict_do_update(index_elements=["day", "district", "station_id", "channel"],
+                                    set_={m: daily.c[m] + d.excluded[m] for m in DAILY_METRICS})
+        p = ins(posting)
+        p = p.on_conflict_do_update(index_elements=["posting_id"],
+                                    set_={**{m: posting.c[m] + p.excluded[m] for m in POSTING_METRICS},
+                                          "station_id": p.excluded.station_id})
+        c = ins(cstat)
+        c = c.on_conflict_do_update(index_elements=["complaint_id"], set_={"contrib": c.excluded.contrib})
+        _STMTS[dialect] = (d, p, c)
+    return _STMTS[dialect]
 
 
-def _apply_posting(session: Session, contrib: dict, sign: int) -> None:
-    pid, sid = contrib["p"]
-    _upsert(session, StatPosting, {"posting_id": pid}, {m: sign * contrib.get("p_" + m, 0) for m in POSTING_METRICS})
-    session.execute(StatPosting.__table__.update().where(StatPosting.posting_id == pid).values(station_id=sid))
+def apply_contributions(session: Session, complaints: list) -> int:
+    """Bring the aggregates up to date for tickets whose state changed (same transaction as the change).
 
+    Args:
+        session: the caller's session.
+        complaints: the tickets as they are now (Complaint rows, or objects with the attributes
+            ``console.aggregates.contribution`` reads).
 
-def _apply(session: Session, contrib: dict, sign: int) -> None:
-    if not contrib:
-        return
-    _apply_daily(session, contrib, sign)
-    if "p" in contrib:
-        _apply_posting(session, contrib, sign)
-
-
-def _apply_ordered(session: Session, changes: list[tuple[dict, int]]) -> None:
-    """Apply (contribution, sign) pairs touching rows in the order routing's batches do (routing/stats.py):
-    daily rows by their key's text, then posting rows by id — so the two wait for each other, never deadlock."""
-    changes = [(c, sign) for c, sign in changes if c]
-    for c, sign in sorted(changes, key=lambda cs: tuple(str(x) for x in cs[0]["k"])):
-        _apply_daily(session, c, sign)
-    for c, sign in sorted((cs for cs in changes if "p" in cs[0]), key=lambda cs: cs[0]["p"][0]):
-        _apply_posting(session, c, sign)
+    Returns:
+        How many tickets' contributions changed.
+    """
+    if not complaints:
+        return 0
+    ids = sorted({c.id for c in complaints})
+    old = dict(session.execute(select(ComplaintStat.complaint_id, ComplaintStat.contrib)
+                               .where(ComplaintStat.complaint_id.in_(ids))).all())
+    daily: dict[tuple, dict[str, int]] = {}
+    posting: dict[int, dict] = {}
+    new_rows = []
+    for c in complaints:
+        new = contribution(session, c)
+        prev = old.get(c.id) or {}
+        if prev == new:
+            continue
+        new_rows.append({"complaint_id": c.id, "contrib": new})
+        for contrib, sign in ((prev, -1), (new, +1)):
+            if not contrib:
+                continue
+            acc = daily.setdefault(tuple(contrib["k"]), dict.fromkeys(DAILY_METRICS, 0))
+            for m in DAILY_METRICS:
+                acc[m] += sign * contrib.get(m, 0)
+            if "p" in contrib:
+                pid, sid = contrib["p"]
+                pacc = posting.setdefault(pid, dict.fromkeys(POSTING_METRICS, 0))
+                for m in POSTING_METRICS:
+                    pacc[m] += sign * contrib.get("p_" + m, 0)
+                pacc["station_id"] = sid  # the latest contribution's station wins, as in on_event
+    d_stmt, p_stmt, c_stmt = _statements(session.get_bind().dialect.name)
+    d_rows = [{"day": k[0], "district": k[1], "station_id": k[2], "channel": k[3], **v}
+              for k, v in sorted(daily.items(), key=lambda kv: tuple(str(x) for x in kv[0])) if any(v.values())]
+    if d_rows:
+        session.execute(d_stmt, d_rows)
+    p_rows = [{"posting_id": pid, **v} for pid, v in sorted(posting.items()) if any(v[m] for m in POSTING_METRICS)]
+    if p_rows:
+        session.execute(p_stmt, p_rows)
+    # No change in the sums: only the posting's station follows (an existing row; none is created).
+    moved = [{"pid": pid, "sid": v["station_id"]} for pid, v in sorted(posting.items())
+             if not any(v[m] for m in POSTING_METRICS)]
+    if moved:
+        t = StatPosting.__table__
+        session.execute(t.update().where(t.c.posting_id == bindparam("pid")).values(station_id=bindparam("sid")),
+                        moved)
+    if new_rows:
+        new_rows.sort(key=lambda r: r["complaint_id"])
+        session.execute(c_stmt, new_rows)
+    return len(new_rows)
 
 
 def on_event(session: Session, complaint: Complaint | None, kind: str) -> None:
@@ -116,16 +162,7 @@ def on_event(session: Session, complaint: Complaint | None, kind: str) -> None:
     """
     if complaint is None or complaint.id is None or kind in PASSIVE:
         return
-    new = contribution(session, complaint)
-    row = session.get(ComplaintStat, complaint.id)
-    old = row.contrib if row is not None else {}
-    if old == new:
-        return
-    _apply_ordered(session, [(old, -1), (new, +1)])
-    if row is None:
-        session.add(ComplaintStat(complaint_id=complaint.id, contrib=new))
-    else:
-        row.contrib = new
+    apply_contributions(session, [complaint])
 
 
 def rebuild(session: Session, batch: int = 5000) -> int:
@@ -134,10 +171,11 @@ def rebuild(session: Session, batch: int = 5000) -> int:
     session.execute(delete(StatPosting))
     session.execute(delete(ComplaintStat))
     n = 0
+    chunk: list[Complaint] = []
     for c in session.scalars(select(Complaint).order_by(Complaint.id).execution_options(yield_per=batch)):
-        contrib = contribution(session, c)
-        _apply(session, contrib, +1)
-        session.add(ComplaintStat(complaint_id=c.id, contrib=contrib))
-        n += 1
-    session.flush()
-    return n
+        chunk.append(c)
+        if len(chunk) == batch:
+            apply_contributions(session, chunk)
+            n, chunk = n + len(chunk), []
+    apply_contributions(session, chunk)
+    return n + len(chunk)

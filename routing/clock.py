@@ -30,10 +30,10 @@ from types import SimpleNamespace
 from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from console.aggregates import apply_contributions
 from models import Complaint, Event, Officer, Posting, Station, db, utcnow
 from routing import outbox
 from routing.notify import citizen_row, local_time, officer_row, rank_name
-from routing.stats import apply_contributions
 from zone import get_zone
 
 log = logging.getLogger(__name__)

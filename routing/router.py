@@ -26,12 +26,12 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from console.aggregates import apply_contributions
 from models import Complaint, Event, Station, utcnow
 from routing import outbox
 from routing.actions import _escalate_to, event
 from routing.clock import chain_of
 from routing.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
-from routing.stats import apply_contributions
 from zone import get_zone
 
 MAX_PIN_KM = 60.0
