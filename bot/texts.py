@@ -36,8 +36,10 @@ T: dict[str, dict[str, str]] = {
     "summary_head": {"hi": "कृपया जाँचें:", "en": "Please check:"},
     "confidential_on": {"hi": "गोपनीय: हाँ", "en": "Confidential: yes"},
     "unknown": {"hi": "पता नहीं", "en": "not known"},
-    "confirm_q": {"hi": "सही है तो दर्ज करें। आपकी जानकारी केवल इस शिकायत की जाँच के लिए पुलिस के पास रहेगी।",
-                  "en": "If correct, submit. Your details stay with the police, only for this complaint."},
+    "confirm_q": {"hi": "सही है तो दर्ज करें। आपकी जानकारी केवल इस शिकायत की जाँच के लिए पुलिस के पास रहेगी; "
+                        "इस पर शिकायत पहले हमसे, फिर डेटा संरक्षण बोर्ड से।",
+                  "en": "If correct, submit. Your details stay with the police, only for this complaint; "
+                        "complaints about them: to us, then the Data Protection Board."},
     # {ref} is filled in by the channel once the ticket exists.
     "done": {"hi": "धन्यवाद। आपकी शिकायत दर्ज हो गई, संख्या {ref}। "
                    "थाना और समय-सीमा SMS से मिलेगी; 24 घंटे में कार्रवाई होगी।",
