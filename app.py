@@ -101,6 +101,8 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
 
 def init_database() -> None:
     """Migrate to the newest schema and load the stations."""
+    # alembic talks at INFO about each plugin it sets up (on import); `make run`'s console wants one line
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 
@@ -112,7 +114,13 @@ def init_database() -> None:
     command.upgrade(cfg, "head")
     with db.session() as s:
         n = sync_stations(s)
-    print(f"database ready; {n} stations loaded from the zone")
+    print(f"database ready (schema {_schema_head(cfg)}); {n} stations loaded from the zone")
+
+
+def _schema_head(cfg) -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(cfg).get_current_head() or "?"
 
 
 def main(argv: list[str]) -> int:
