@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.faults.harness import free_port  # noqa: E402
+from tests.redis_server import start_redis  # noqa: E402
 
 TOKEN = "voicebench-token-0123456789abcdef"  # noqa: S105
 ACCOUNT = "AC" + "0" * 30 + "77"
@@ -140,10 +140,9 @@ def main(argv: list[str]) -> int:
     procs: list[subprocess.Popen] = []
     rec = RecorderServer().start()
     try:
-        rport = free_port()
-        procs.append(subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(rport),
-                                       "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        redis = start_redis()
+        rport = redis.port
+        procs.append(redis.proc)
         env = {**os.environ, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
                "TWILIO_API_BASE_URL": rec.url, "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
                "TWILIO_SMS_FROM": "+15005550006", "PUBLIC_BASE_URL": PUBLIC, "REDIS_URL": f"redis://127.0.0.1:{rport}/0",

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.faults.harness import free_port  # noqa: E402
+from tests.redis_server import start_redis  # noqa: E402
 
 TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105
 ACCOUNT = "AC" + "0" * 30 + "99"
@@ -207,10 +208,9 @@ def main() -> int:
 
     workers = args.workers
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    rport = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True)
-    procs = [redis]
+    redis = start_redis(start_new_session=True)
+    rport = redis.port
+    procs = [redis.proc]
     results = {}
     try:
         for name, target in (("bare", "bench.webhook:bare_app()"), ("bharosa", "app:create_app()")):

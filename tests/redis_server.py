@@ -1,7 +1,7 @@
 """A private redis-server for tests, the fault harness and benchmarks: one loopback port, no persistence.
 
 Used by ``tests/conftest.py`` (the session Redis), ``tests/faults/harness.py`` (the cluster's Redis,
-killed and restarted on the same port) and ``bench/routing.py``.
+killed and restarted on the same port), ``bench/routing.py``, ``bench/webhook.py`` and ``bench/voice_latency.py``.
 """
 
 from __future__ import annotations
