@@ -244,16 +244,7 @@ def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
     low = st.get("oos", 0)
     intent = r.intent
     if intent == "file_complaint" or (r.category and r.category_confidence >= 0.75):
-        st["oos"] = 0
-        st["mode"] = "form"
-        st["slots"] = {k: v for k, v in st.get("slots", {}).items() if k == "transcript_confidence"}
-        st["skipped"] = []
-        form = ComplaintForm(st, ctx.msg.channel, ctx.msg.phone)
-        generic = not r.category and not r.district and not r.station and len(r.text.split()) <= 7
-        if not generic:
-            st["slots"]["description"] = r.text
-        form.absorb(r)
-        _advance(ctx, form)
+        _start_complaint(ctx, r)
         return
     if intent == "check_status":
         st["oos"] = 0
@@ -271,6 +262,12 @@ def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
         st["oos"] = 0
         ctx.say("help", _menu(ctx.lang))
         return
+    if ctx.msg.kind == "transcript" and (r.district or r.station or r.category or len(r.text.split()) >= 8):
+        # Someone who speaks to a police complaint line is almost always complaining, and may be unable to
+        # type: a voice note the classifier cannot place but which names a place or a category, or says
+        # enough, starts the complaint with what was heard instead of a menu and "write what happened".
+        _start_complaint(ctx, r)
+        return
     st["oos"] = low + 1
     if st["oos"] >= get_zone().conversation.max_out_of_scope:
         st["oos"] = 0
@@ -278,6 +275,21 @@ def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
         ctx.say("handoff")
         return
     ctx.reply(Reply(t("not_understood", ctx.lang) + " " + t("oos", ctx.lang), _menu(ctx.lang)))
+
+
+def _start_complaint(ctx: _Ctx, r: NLUResult) -> None:
+    """Open the complaint form with what this message says (its text becomes the description unless generic)."""
+    st = ctx.state
+    st["oos"] = 0
+    st["mode"] = "form"
+    st["slots"] = {k: v for k, v in st.get("slots", {}).items() if k == "transcript_confidence"}
+    st["skipped"] = []
+    form = ComplaintForm(st, ctx.msg.channel, ctx.msg.phone)
+    generic = not r.category and not r.district and not r.station and len(r.text.split()) <= 7
+    if not generic:
+        st["slots"]["description"] = r.text
+    form.absorb(r)
+    _advance(ctx, form)
 
 
 def _advance(ctx: _Ctx, form: ComplaintForm) -> None:

@@ -38,12 +38,23 @@ def save(msg: Incoming) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     final = d / f"{name}.json"
+    if final.exists():  # Twilio's retry of a message already spooled: keep the first, and its place in line
+        tmp.unlink()
+        return final
     os.replace(tmp, final)
     return final
 
 
+def _arrival(path: Path) -> tuple[int, str]:
+    try:
+        return path.stat().st_mtime_ns, path.name
+    except OSError:
+        return 0, path.name
+
+
 def pending() -> list[Path]:
-    return sorted(spool_dir().glob("*.json"))
+    """Spooled files in the order they arrived (a citizen's answers must reach the engine in order)."""
+    return sorted(spool_dir().glob("*.json"), key=_arrival)
 
 
 def replay(limit: int = 200) -> int:

@@ -164,6 +164,26 @@ def test_sign_language_video():
     assert turns[-1].complaint.needs_interpreter and turns[-1].complaint.attachment_ids == [9]
 
 
+def spoken(text: str, confidence: float = 0.4, language: str = "hi") -> Inbound:
+    return Inbound("whatsapp", AT, text, kind="transcript", confidence=confidence, language=language, phone=PHONE)
+
+
+def test_a_voice_note_the_classifier_cannot_place_still_starts_the_complaint():
+    # What Whisper "base" made of "झांसी में एक सिपाही ने मुझसे रिश्वत ली" (bench/voice_accuracy.py, espeak-ng):
+    # the intent is unclear, but it names a district. Typed, it would get the menu; spoken, the citizen may
+    # not be able to type "what happened", so the complaint starts with what was heard and asks the category.
+    heard = "Jhansi, Mehek, Sipati, Mehmoji, Rishmati."
+    typed, _ = talk([heard])
+    assert typed[0].state.get("mode") is None and "समझ नहीं" in text_of(typed[0])
+    turns, state = talk([spoken(heard)])
+    assert state["mode"] == "form" and state["asked"] == "category"
+    assert state["slots"]["district"] == "jhansi" and state["slots"]["description"] == heard
+    assert "पुलिस का व्यवहार" in text_of(turns[0])  # the category buttons, to tap instead of typing
+    # a spoken greeting or a few unclear words are not a complaint
+    assert talk([spoken("namaste", 0.8)])[1].get("mode") is None
+    assert talk([spoken("Mehmeh, Mehmeh, Mehmeh")])[1].get("mode") is None
+
+
 def test_idle_expiry():
     _, state = talk(["meri bike chori ho gayi"])
     later = Inbound("whatsapp", AT + timedelta(hours=5), "hello", phone=PHONE)

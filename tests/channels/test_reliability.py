@@ -249,3 +249,26 @@ def test_a_text_turn_on_postgres_is_two_statements(db, app, twilio, fixture_form
     assert len(seen) <= 3, seen  # the two, and the pool's ping at most
     with db.session() as s:
         assert _count(s, Message, Message.direction == "in") == 2
+
+
+def test_spool_replays_a_citizens_messages_in_the_order_they_came(db, app, fake_engine, fixture_form, spool_dir):
+    """The engine must see the answers in the order they were written, not in the order of their sids."""
+    from app import create_app
+    from tests.conftest import SignedClient
+
+    sids = ["SM" + c * 32 for c in "c1a"]  # arrival order differs from the sids' alphabetical order
+    bodies = ["mera phone chori ho gaya", "kal shaam", "Rawatpur bus stand"]
+    good = (db.engine, db._factory, db.url)
+    try:
+        down = SignedClient(create_app(_dead_url(db), check_env=False, TESTING=True).test_client())
+        for sid, body in zip(sids, bodies):
+            form = fixture_form("sms", "text", MessageSid=sid, SmsSid=sid, SmsMessageSid=sid, Body=body)
+            assert down.post("/twilio/sms", form).status_code == 200
+            time.sleep(0.01)
+    finally:
+        db.engine, db._factory, db.url = good
+    assert spool.replay() == 3
+    with db.session() as s:
+        stored = s.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
+    assert stored == bodies
+
