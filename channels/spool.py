@@ -59,10 +59,11 @@ def pending() -> list[Path]:
 
 def replay(limit: int = 200) -> int:
     """Process spooled messages in order; stops at the first database error. Returns how many."""
+    from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
     from channels.inbound import process
-    from models import db
+    from models import Message, db
 
     n = 0
     for path in pending()[:limit]:
@@ -78,7 +79,9 @@ def replay(limit: int = 200) -> int:
         try:
             with db.session() as s:
                 # The citizen got an apology when this arrived; the replies are queued as a follow-up.
-                texts = process(s, msg, limit=False)
+                # Already stored: Twilio's retry was answered in TwiML, or an earlier replay queued them.
+                stored = s.scalar(select(Message.id).where(Message.sid == msg.sid)) is not None
+                texts = [] if stored else process(s, msg, limit=False)
                 if texts:
                     from channels.followup import queue_followup
 

@@ -272,3 +272,24 @@ def test_spool_replays_a_citizens_messages_in_the_order_they_came(db, app, fake_
         stored = s.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
     assert stored == bodies
 
+
+def test_spooled_message_answered_live_first_gets_no_second_reply(db, app, fake_engine, fixture_form, spool_dir):
+    """Twilio's retry reached us after the database came back and was answered in TwiML: the replay of the
+    spooled copy must not send the same reply again as a follow-up."""
+    from app import create_app
+    from tests.conftest import SignedClient
+
+    form = fixture_form("sms", "text")
+    good = (db.engine, db._factory, db.url)
+    try:
+        down = SignedClient(create_app(_dead_url(db), check_env=False, TESTING=True).test_client())
+        assert SORRY["hi"] in down.post("/twilio/sms", form).get_data(as_text=True)
+    finally:
+        db.engine, db._factory, db.url = good
+    live = SignedClient(app.test_client()).post("/twilio/sms", form).get_data(as_text=True)
+    assert "echo[text]: mera phone chori ho gaya" in live
+    assert spool.replay() == 1
+    assert not list(spool_dir.glob("*.json"))
+    with db.session() as s:
+        assert _count(s, Message, Message.direction == "in") == 1
+        assert _count(s, Outbox, Outbox.key.like("reply:%")) == 0
