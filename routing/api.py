@@ -122,7 +122,10 @@ def list_tickets():
             q = q.where(Complaint.status == request.args["status"])
         if request.args.get("due_before"):
             try:
-                q = q.where(Complaint.due_at <= datetime.fromisoformat(request.args["due_before"]))
+                due_before = datetime.fromisoformat(request.args["due_before"])
+                if due_before.tzinfo is None:  # a UTC column: a time without a zone is ambiguous (was a 500)
+                    raise ValueError
+                q = q.where(Complaint.due_at <= due_before)
             except ValueError:
                 return _err(400, "bad_input", "due_before must be an ISO time with a zone")
         f = _scope_filter()

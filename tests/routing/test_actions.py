@@ -305,3 +305,14 @@ def test_api_tokens_expire(db, client):
     with db.session() as s:
         fresh = issue_tokens(s)["sho.knp-kotwali"]  # a new token works again
     assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_api_due_before_without_a_zone_is_a_400(db, client):
+    seeded(db)
+    new_ticket(db)
+    with db.session() as s:
+        auth = {"Authorization": f"Bearer {issue_tokens(s)['ig.kanpur_zone']}"}
+    r = client.get("/api/v1/tickets?due_before=2025-03-02T06:00:00", headers=auth)
+    assert r.status_code == 400 and r.json["error"] == "bad_input"
+    r = client.get("/api/v1/tickets?due_before=2030-03-02T06:00:00%2B05:30", headers=auth)
+    assert r.status_code == 200 and len(r.json["tickets"]) == 1
