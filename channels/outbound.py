@@ -196,8 +196,14 @@ def deliver(session: Session, row: Outbox) -> None:
             ob.mark_failed(session, row.id, str(exc))
             return
         msg.status, msg.sid = status, sid
-        if session.scalar(select(Message.id).where(Message.sid == sid)) is None:  # the callback may have come first
+        early = session.scalar(select(Message).where(Message.sid == sid))
+        if early is None:
             session.add(msg)
+        else:  # the status callback came first: it stored the delivery state, this is the rest of the row
+            for k in ("channel", "to_addr", "from_addr", "body", "outbox_id", "complaint_id", "kind", "payload"):
+                setattr(early, k, getattr(msg, k))
+            if early.status in ("accepted", "queued", "sending"):
+                early.status = status
         first_sid = first_sid or sid
         if i < len(parts) - 1:
             session.commit()  # this part is sent: never again

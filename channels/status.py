@@ -63,7 +63,15 @@ def status_callback():
     code = (request.form.get("ErrorCode") or "")[:16] or None
     with db.session() as s:
         msg = s.scalar(select(Message).where(Message.sid == sid))
-        if msg is not None:
+        early = msg is None
+        if early and outbox_id and s.get(Outbox, outbox_id) is not None:
+            # The callback beat Twilio's REST answer to us: keep the state; the sender fills in the rest.
+            to = (request.form.get("To") or "")[:80]
+            msg = Message(sid=sid, direction="out", channel="whatsapp" if to.startswith("whatsapp:") else "sms",
+                          to_addr=to, from_addr=(request.form.get("From") or "")[:80], outbox_id=outbox_id,
+                          status=state, error_code=code, payload={"part": part, "parts": parts})
+            s.add(msg)
+        elif msg is not None:
             # Callbacks arrive out of order: never step back (delivered must not become sent).
             if ORDER.get(state, 0) >= ORDER.get(msg.status, 0):
                 msg.status = state
@@ -76,6 +84,6 @@ def status_callback():
         if outbox_id and state in ("failed", "undelivered") and code in FALLBACK_CODES:
             row = s.get(Outbox, outbox_id)
             to = (msg.to_addr if msg is not None else "") or ""
-            if row is not None and row.kind == "send" and (to.startswith("whatsapp:") or msg is None):
+            if row is not None and row.kind == "send" and (to.startswith("whatsapp:") or early):
                 fallback(s, row, code)
     return Response("", status=204)

@@ -311,3 +311,32 @@ def test_twilio_http_timeout_from_environment(monkeypatch, caplog, raw, expected
     assert http_timeout() == expected
     assert ("TWILIO_HTTP_TIMEOUT" in caplog.text) == (raw not in ("", "4.5"))
     assert TwilioSender("AC" + "0" * 32, "tok", "http://127.0.0.1:9").client.http_client.timeout == expected
+
+
+@pytest.mark.parametrize("state", ["delivered", "undelivered"])
+def test_status_callback_before_the_send_is_recorded_is_not_lost(db, app, recorder, twilio, monkeypatch, state):
+    """Twilio's callback can beat its own REST answer to us: the delivery state it reports must stick."""
+    from channels import outbound
+
+    oid = _add(db, f"early:{state}", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    real = outbound._send_part
+
+    def send_then_callback(*a, **kw):
+        sid, status = real(*a, **kw)
+        form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": state, "SmsStatus": state, "To": PHONE,
+                "From": "+15005550006", "AccountSid": "AC" + "0" * 30 + "01"}
+        if state == "undelivered":
+            form["ErrorCode"] = "30003"
+        assert twilio.post(f"/twilio/status?outbox={oid}", form).status_code == 204
+        return sid, status
+
+    monkeypatch.setattr(outbound, "_send_part", send_then_callback)
+    assert run_outbox(oid) == "done"
+    [sent] = recorder.to(PHONE)
+    with db.session() as s:
+        rows = s.scalars(select(Message).where(Message.direction == "out")).all()
+        assert len(rows) == 1
+        m = rows[0]
+        assert (m.sid, m.status, m.outbox_id, m.body, m.to_addr) == (sent["sid"], state, oid, "hello", PHONE)
+        assert m.error_code == ("30003" if state == "undelivered" else None)
+        assert s.get(Outbox, oid).status == "done"
