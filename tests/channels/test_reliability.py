@@ -261,7 +261,7 @@ def test_spool_replays_a_citizens_messages_in_the_order_they_came(db, app, fake_
     good = (db.engine, db._factory, db.url)
     try:
         down = SignedClient(create_app(_dead_url(db), check_env=False, TESTING=True).test_client())
-        for sid, body in zip(sids, bodies):
+        for sid, body in zip(sids, bodies, strict=True):
             form = fixture_form("sms", "text", MessageSid=sid, SmsSid=sid, SmsMessageSid=sid, Body=body)
             assert down.post("/twilio/sms", form).status_code == 200
             time.sleep(0.01)
