@@ -16,7 +16,9 @@ Endpoints (all JSON):
 ``POST /api/v1/tickets/<ref>/reopen``          ``{"reason": ""}``
 ``POST /api/v1/tickets/<ref>/close``
 ``POST /api/v1/tickets/<ref>/merge``           ``{"into": "KNP-XXXXXX"}``
-A refused action answers 409 (400 for bad input) with ``{"error": code, "message": ...}``.
+A refused action answers 409 (400 for bad input) with ``{"error": code, "message": ...}``; an action the
+officer's roles may not take (the console's rule: an EO disposes and notes, re-routing etc. are supervisors')
+answers 403 ``forbidden``.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ ACTIONS = {
 def act(ref: str, action: str):
     if action not in ACTIONS and action != "merge":
         return _err(404, "not_found", "no such action")
+    from console.views import actor_roles, disposers, supervisors  # the console's rule, one definition
+
+    allowed = actor_roles() if action == "notes" else disposers() if action == "dispose" else supervisors()
+    if not g.roles & set(allowed):
+        return _err(403, "forbidden", "your posting's role may not do this")
     actor = f"officer:{g.officer_id}"
     body = _body()
     with db.session() as s:

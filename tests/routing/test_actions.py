@@ -307,6 +307,33 @@ def test_api_tokens_expire(db, client):
     assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
 
 
+def test_api_enforces_the_consoles_roles(db, client):
+    """An enquiry officer's token may dispose and add notes (as in the console) but not re-route, reopen,
+    close, assign or merge: those are the SHO's and the senior ranks' (403, nothing changes)."""
+    seeded(db)
+    cid = new_ticket(db)
+    c = ticket(db, cid)
+    with db.session() as s:
+        toks = issue_tokens(s)
+        st = s.get(Station, c.station_id)
+    eo = {"Authorization": f"Bearer {toks['eo1.' + st.code.lower()]}"}
+    sho = {"Authorization": f"Bearer {toks['sho.' + st.code.lower()]}"}
+    other = "JHS-NAVABAD" if st.code != "JHS-NAVABAD" else "JHS-KOTWALI"
+    r = client.post(f"/api/v1/tickets/{c.ref}/reroute", json={"station": other}, headers=eo)
+    assert r.status_code == 403 and r.json["error"] == "forbidden"
+    r = client.post(f"/api/v1/tickets/{c.ref}/assign", json={"posting_id": posting(db, st.code)}, headers=eo)
+    assert r.status_code == 403
+    assert ticket(db, cid).station_id == st.id and ticket(db, cid).assigned_posting_id is None
+    assert client.post(f"/api/v1/tickets/{c.ref}/notes", json={"text": "visited"}, headers=eo).status_code == 200
+    r = client.post(f"/api/v1/tickets/{c.ref}/dispose", json={"outcome": "resolved"}, headers=eo)
+    assert r.status_code == 200 and r.json["status"] == "disposed"
+    for action in ("reopen", "close"):
+        assert client.post(f"/api/v1/tickets/{c.ref}/{action}", json={}, headers=eo).status_code == 403
+    assert ticket(db, cid).status == "disposed"
+    r = client.post(f"/api/v1/tickets/{c.ref}/reopen", json={}, headers=sho)
+    assert r.status_code == 200 and r.json["status"] in ("routed", "assigned")
+
+
 def test_api_due_before_without_a_zone_is_a_400(db, client):
     seeded(db)
     new_ticket(db)
