@@ -688,6 +688,8 @@ def _track_view(s: Session, c: Complaint, notice: str | None = None, errors: dic
     officer = _officer(s, c.assigned_posting_id)
     st = c.station
     fb = s.scalar(select(Feedback).where(Feedback.complaint_id == c.id).order_by(Feedback.id.desc()).limit(1))
+    if fb is not None and c.disposed_at is not None and fb.created_at < c.disposed_at:
+        fb = None  # a rating of an earlier disposal: this one may be rated (actions.rate: once per disposal)
     return page("web/timeline.html", status, c=c, ref=c.ref, status_text=T.get(f"st_{c.status}", c.status),
                 station=(st.name_hi if g.lang == "hi" else st.name_en) if st else None,
                 station_phone=st.phone if st else None, officer=officer,
