@@ -329,7 +329,9 @@ def recording(session: Session, row: Outbox) -> None:
     phone = st.get("alert_phone") or normalise_phone(call.from_addr)
     caller = normalise_phone(call.from_addr)
     at = _aware(call.created_at)
-    r = extract(text, at) if text and not why else None
+    # read as speech (near-miss names and words, bot.voicefix), as the voice-note path does; the district the
+    # caller keyed settles station names that exist in several districts
+    r = extract(text, at, hint_district=st.get("district"), source="voice") if text and not why else None
     district = st.get("district") or (r.district if r else None)
     if why:
         description = CALL_DESCRIPTION[lang].format(why=why)
