@@ -46,6 +46,9 @@ BASE = "/twilio/voice"
 STEPS = ("language", "district", "recorded", "norecord", "number", "number_entry")
 ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+# How Twilio shows a caller ID that is withheld or unknown (ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE
+# spelled on a keypad): no one's number, so never offered as the alert number.
+WITHHELD = {"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"}
 
 T: dict[str, dict[str, str]] = {
     "welcome": {"hi": "भरोसा पुलिस शिकायत हेल्पलाइन में आपका स्वागत है। यह कॉल रिकॉर्ड की जाती है। "
@@ -175,10 +178,11 @@ def load_call(session: Session, form: dict[str, str], create: bool = True) -> Me
     if row is not None or not create:
         return row
     frm = (form.get("From") or "")[:80]
+    caller = None if frm.strip() in WITHHELD else normalise_phone(frm)
     row = Message(sid=sid, direction="in", channel=NAME, from_addr=frm, to_addr=(form.get("To") or "")[:80],
                   kind="call", status="received", created_at=utcnow(),
                   payload={"form": raw_form(form), "ivr": {"step": "language", "tries": {},
-                                                           "caller": normalise_phone(frm)}})
+                                                           "caller": caller}})
     try:
         with session.begin_nested():
             session.add(row)

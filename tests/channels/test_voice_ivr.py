@@ -229,3 +229,19 @@ def test_call_whose_end_is_never_reported_is_swept_into_a_ticket(twilio, recorde
         ref = c.ref
     assert any(ref in m["Body"] for m in recorder.to(CALLER))
     assert sweep_stale_calls(now=later + timedelta(hours=1)) == 0
+
+
+@pytest.mark.parametrize("shown", ["+86282452253", "+8656696", "+266696687", "+7378742833", "+2562533"])
+def test_withheld_caller_id_is_not_offered_as_the_alert_number(twilio, db, shown):
+    """Twilio shows a withheld or unavailable caller ID as one of these numbers: no SMS may go there."""
+    sid, rsid = "CA" + "7" * 32, "RE" + "7" * 32
+    form = {"From": shown, "Caller": shown}
+    twilio.post("/twilio/voice", call_form(sid, **form))
+    twilio.post("/twilio/voice/step/language", call_form(sid, Digits="1", **form))
+    twilio.post("/twilio/voice/step/district", call_form(sid, Digits="1", **form))
+    t = twilio.post("/twilio/voice/step/recorded", call_form(sid, RecordingUrl="https://api.twilio.com/x",
+                                                             RecordingSid=rsid, RecordingDuration=5, **form))
+    assert 'numDigits="10"' in t.get_data(as_text=True)  # straight to keying in a number
+    t = twilio.post("/twilio/voice/step/number", call_form(sid, Digits="1", **form))
+    with db.session() as s:
+        assert s.scalar(select(Message).where(Message.sid == sid)).payload["ivr"].get("alert_phone") is None
