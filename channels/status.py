@@ -13,6 +13,7 @@ import logging
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from channels import twilio as tw
 from channels.webhook import bad_request, forbidden
@@ -67,11 +68,15 @@ def status_callback():
         if early and outbox_id and s.get(Outbox, outbox_id) is not None:
             # The callback beat Twilio's REST answer to us: keep the state; the sender fills in the rest.
             to = (request.form.get("To") or "")[:80]
-            msg = Message(sid=sid, direction="out", channel="whatsapp" if to.startswith("whatsapp:") else "sms",
-                          to_addr=to, from_addr=(request.form.get("From") or "")[:80], outbox_id=outbox_id,
-                          status=state, error_code=code, payload={"part": part, "parts": parts})
-            s.add(msg)
-        elif msg is not None:
+            stub = Message(sid=sid, direction="out", channel="whatsapp" if to.startswith("whatsapp:") else "sms",
+                           to_addr=to, from_addr=(request.form.get("From") or "")[:80], outbox_id=outbox_id,
+                           status=state, error_code=code, payload={"part": part, "parts": parts})
+            try:
+                with s.begin_nested():
+                    s.add(stub)
+            except IntegrityError:  # the sender stored its row meanwhile: update that one
+                msg = s.scalar(select(Message).where(Message.sid == sid))
+        if msg is not None:
             # Callbacks arrive out of order: never step back (delivered must not become sent).
             if ORDER.get(state, 0) >= ORDER.get(msg.status, 0):
                 msg.status = state
