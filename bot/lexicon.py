@@ -101,7 +101,8 @@ def build(z: Zone | None = None) -> Lexicon:
         lx.category_keywords[c.key] = kws
         for kw in kws:
             f = fold_devanagari(kw)
-            if len(tokens(f)) == 1 and len(phonetic_key(f)) >= 4 and not has_devanagari(f):
+            if len(tokens(f)) == 1 and len(phonetic_key(f)) >= 4:
+                # Devanagari keywords too: "saikil" typed in Latin letters is साइकिल
                 lx.cat_kw_keys.setdefault(phonetic_key(f), c.key)
             lx.cat_phrases.append((f, c.key))
     lx.fuzzy_keys = sorted({e.key for e in lx.entries if len(e.key) >= 5})
@@ -222,7 +223,8 @@ def find_category_keywords(text: str, lx: Lexicon | None = None) -> dict[str, fl
     for tok in toks:
         if len(tok) >= 6 and tok.isascii() and tok not in single and len(phonetic_key(tok)) >= 6:
             best = process.extractOne(phonetic_key(tok), fkeys, scorer=fuzz.ratio, score_cutoff=88)
-            if best and best[1] < 100:
+            if best:
                 cat = lx.cat_kw_keys[best[0]]
-                scores[cat] = scores.get(cat, 0) + 0.6
+                # the same word spelt another way (or a Devanagari keyword typed in Latin letters) is a hit
+                scores[cat] = scores.get(cat, 0) + (1.3 if best[1] == 100 else 0.6)
     return scores

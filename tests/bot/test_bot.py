@@ -67,6 +67,16 @@ def test_extract_fills_everything_from_first_message():
     assert "Rawatpur" in r.place
 
 
+@pytest.mark.parametrize("text,category", [
+    ("meri saikil chori ho gayi", "theft_vehicle"),  # साइकिल typed in Latin letters
+    ("school se meri motarsaikil chori ho gai", "theft_vehicle"),
+    ("sipahi ne rishvat mangi", "police_conduct"),  # रिश्वत
+    ("mera mobile chori ho gaya", "theft_mobile"),
+])
+def test_hindi_keywords_count_when_typed_in_latin_letters(text, category):
+    assert extract(text, AT).category == category
+
+
 @pytest.mark.parametrize("text,district,station", [
     ("मेरी बाइक चोरी हो गई है कल्याणपुर से", "kanpur_nagar", "KNP-KALYANPUR"),
     ("someone is harassing my sister near Kakadeo", "kanpur_nagar", "KNP-KAKADEO"),
