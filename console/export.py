@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
@@ -31,7 +32,8 @@ FIELDS = ("ref", "registered_at", "channel", "district", "station_code", "statio
 
 
 def _iso(dt: datetime | None) -> str:
-    return dt.isoformat() if dt else ""
+    """The zone's local time with its offset: the date typed into CCTNS/IGRS is India's, not UTC's."""
+    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).isoformat() if dt else ""
 
 
 def _csv_cell(v) -> str:

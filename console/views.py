@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
@@ -32,6 +33,12 @@ from zone import get_zone
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.add_app_template_filter(citizen_text, "citizen_text")
 bp.add_app_template_filter(neutralise, "neutralise")
+
+
+@bp.app_template_filter("local")
+def local_dt(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as the zone's local time, for officers reading the page."""
+    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).strftime(fmt) if dt else ""
 
 OPEN = ("received", "routed", "assigned")
 STATUSES = ("received", "routed", "assigned", "disposed", "closed")

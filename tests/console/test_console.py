@@ -242,3 +242,26 @@ def test_dashboard_aggregates_follow_events_and_match_a_rebuild(db, client, offi
     assert client.get("/console/dashboard?days=9999").status_code == 400
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Outbox)) > 0
+
+
+def test_export_and_ticket_page_show_india_time_across_midnight(db, client, officers, login, ticket):
+    """A complaint made at 00:30 in India is 19:00 UTC the day before: the export (for data entry into CCTNS and
+    IGRS) and the ticket page must give the Indian date and time, as the citizen's SMS does."""
+    import csv
+    from datetime import UTC, datetime
+
+    cid, ref = ticket()
+    at = datetime(2025, 3, 1, 19, 0, tzinfo=UTC)  # 2 March 2025, 00:30 IST
+    with db.session() as s:
+        s.execute(Complaint.__table__.update().where(Complaint.id == cid)
+                  .values(registered_at=at, due_at=at + timedelta(hours=24)))
+    login(officers["sho.knp-kotwali"])
+    body = client.get("/console/export.csv").get_data(as_text=True)
+    row = next(r for r in csv.DictReader(io.StringIO(body.lstrip("\ufeff"))) if r["ref"] == ref)
+    assert row["registered_at"].startswith("2025-03-02T00:30") and row["due_at"].startswith("2025-03-03T00:30")
+    assert datetime.fromisoformat(row["registered_at"]) == at  # still an exact instant
+    rows = json.loads(client.get("/console/export.json").data)["tickets"]
+    assert next(r for r in rows if r["ref"] == ref)["registered_at"].startswith("2025-03-02T00:30")
+    html = client.get(f"/console/t/{ref}").get_data(as_text=True)
+    assert "2025-03-02 00:30" in html and "2025-03-03 00:30" in html
+    assert "2025-03-01 19:00" not in html
