@@ -327,7 +327,7 @@ _RATING_CUE = re.compile(r"star|stars|rating|rate|ank|अंक|स्टार|
 _THEFT_VERB = re.compile(
     r"chor|chur|stol|steal|theft|snatch|chheen|chhin|chin li|chhin|gayab|gaayab|kho|lost|missing|utha|nikal|"
     r"maar liya|mar liya|le gaye|le gye|le gya|le gaya|kat gay|jeb|pick|चोर|चुरा|छीन|गायब|खो|उठा|निकाल|ले गए|ले गया|"
-    r"ले भागे|जेब|गुम|gum ho", re.I)
+    r"ले भागे|जेब|गुम|gum ho|kheench|khinch|खींच", re.I)
 # A vehicle named as where things were taken from, or how the thieves came, is not what was stolen.
 _NOT_OBJECT = re.compile(
     r"from (?:my |the |his |her |our )?(?:car|bike|scooty|scooter|vehicle)|(?:car|gaadi|gadi|bike)"

@@ -72,8 +72,11 @@ def test_extract_fills_everything_from_first_message():
     ("school se meri motarsaikil chori ho gai", "theft_vehicle"),
     ("sipahi ne rishvat mangi", "police_conduct"),  # रिश्वत
     ("mera mobile chori ho gaya", "theft_mobile"),
+    ("ATM card se paise kat gaye", "cyber_fraud"),
+    ("meri chain kheench li bike wale ne", "theft_other"),  # the chain was taken; the bike brought the thieves
+    ("whatsapp pe ganda message bhej raha hai", "harassment"),
 ])
-def test_hindi_keywords_count_when_typed_in_latin_letters(text, category):
+def test_everyday_hinglish_complaints_find_their_category(text, category):
     assert extract(text, AT).category == category
 
 
