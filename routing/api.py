@@ -119,9 +119,11 @@ def _load(s, ref: str) -> Complaint | None:
 @bp.get("/tickets")
 def list_tickets():
     with db.session() as s:
-        q = select(Complaint).where(Complaint.status.not_in(("closed",))).order_by(Complaint.due_at).limit(200)
+        q = select(Complaint).order_by(Complaint.due_at).limit(200)
         if request.args.get("status"):
             q = q.where(Complaint.status == request.args["status"])
+        else:  # open ones: disposed tickets (earliest due first) used to fill the 200 rows
+            q = q.where(Complaint.status.in_(("received", "routed", "assigned")))
         if request.args.get("due_before"):
             try:
                 due_before = datetime.fromisoformat(request.args["due_before"])

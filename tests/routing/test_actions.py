@@ -343,3 +343,19 @@ def test_api_due_before_without_a_zone_is_a_400(db, client):
     assert r.status_code == 400 and r.json["error"] == "bad_input"
     r = client.get("/api/v1/tickets?due_before=2030-03-02T06:00:00%2B05:30", headers=auth)
     assert r.status_code == 200 and len(r.json["tickets"]) == 1
+
+
+def test_api_list_is_the_open_tickets(db, client):
+    """``GET /api/v1/tickets`` lists open tickets (a station's disposed backlog, earliest due first, filled the
+    200 rows before); ``?status=disposed`` still finds those."""
+    seeded(db)
+    done = new_ticket(db, at=T0)
+    live = new_ticket(db, at=T0 + H)
+    act(db, done, actions.dispose, "resolved", "officer:1")
+    with db.session() as s:
+        auth = {"Authorization": f"Bearer {issue_tokens(s)['ig.kanpur_zone']}"}
+    refs = [t["ref"] for t in client.get("/api/v1/tickets", headers=auth).json["tickets"]]
+    assert refs == [ticket(db, live).ref]
+    refs = [t["ref"] for t in client.get("/api/v1/tickets?status=disposed", headers=auth).json["tickets"]]
+    assert refs == [ticket(db, done).ref]
+
