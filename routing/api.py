@@ -147,6 +147,7 @@ def show_ticket(ref: str):
         evs = s.scalars(select(Event).where(Event.complaint_id == c.id).order_by(Event.id))
         d = _ticket_json(c, full=_may_see_identity(c))
         d["events"] = [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "data": e.data} for e in evs]
+        actions.event(s, c, "viewed", f"officer:{g.officer_id}", via="api")  # every view by an officer is audited
         return jsonify(d)
 
 

@@ -359,3 +359,12 @@ def test_api_list_is_the_open_tickets(db, client):
     refs = [t["ref"] for t in client.get("/api/v1/tickets?status=disposed", headers=auth).json["tickets"]]
     assert refs == [ticket(db, done).ref]
 
+
+def test_api_view_of_a_ticket_is_audited(db, client):
+    seeded(db)
+    live = new_ticket(db)
+    with db.session() as s:
+        auth = {"Authorization": f"Bearer {issue_tokens(s)['ig.kanpur_zone']}"}
+    assert client.get(f"/api/v1/tickets/{ticket(db, live).ref}", headers=auth).status_code == 200
+    viewed = events(db, live, "viewed")
+    assert len(viewed) == 1 and viewed[0].actor.startswith("officer:")
