@@ -326,8 +326,9 @@ def recording(session: Session, row: Outbox) -> None:
         except MediaRejected as exc:
             att.status, att.reject_reason = "rejected", f"{exc.reason}: {exc.detail}"[:200]
             why = exc.reason
-    phone = st.get("alert_phone") or normalise_phone(call.from_addr)
-    caller = normalise_phone(call.from_addr)
+    # the IVR left "caller" empty for a withheld caller ID (Twilio shows one as a placeholder number)
+    caller = st["caller"] if "caller" in st else normalise_phone(call.from_addr)
+    phone = st.get("alert_phone") or caller
     at = _aware(call.created_at)
     # read as speech (near-miss names and words, bot.voicefix), as the voice-note path does; the district the
     # caller keyed settles station names that exist in several districts

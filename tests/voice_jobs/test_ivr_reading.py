@@ -50,3 +50,32 @@ def test_a_call_with_no_district_keyed_takes_place_and_category_from_the_speech(
         assert c is not None and c.channel == "voice" and c.phone == CALLER
         assert (c.district, c.category) == ("kannauj", "land_dispute"), (c.district, c.category, c.description)
         assert c.description == HEARD  # what was heard stays as said; the reading only fills the fields
+
+
+def test_a_withheld_caller_who_keys_no_number_gets_a_ticket_and_no_sms_to_the_placeholder(
+        twilio, recorder, recorder_server, drain, db, voice_clips, media_dir, monkeypatch):
+    """Twilio shows a withheld caller ID as +8656696; the IVR does not offer it, and neither may the job."""
+    import voice.jobs
+
+    monkeypatch.setattr(voice.jobs, "_transcriber", Heard)
+    shown = "+8656696"
+    sid, rsid = "CA" + "8" * 32, "RE" + "8" * 32
+    form = {"From": shown, "Caller": shown}
+    post(twilio, "/twilio/voice", sid, CallStatus="ringing", **form)
+    post(twilio, "/twilio/voice/step/language", sid, Digits="1", **form)
+    post(twilio, "/twilio/voice/step/district", sid, Digits="6", **form)
+    recorder.add_media(rsid, voice_clips["call_mulaw.wav"], "audio/x-wav")
+    url = recording_url(recorder_server, rsid)
+    t = post(twilio, "/twilio/voice/step/recorded", sid, RecordingUrl=url, RecordingSid=rsid, RecordingDuration=4,
+             **form)
+    assert 'numDigits="10"' in t  # straight to keying in a number
+    post(twilio, "/twilio/voice/step/number_entry", sid, Digits="12", **form)  # wrong, asked again
+    post(twilio, "/twilio/voice/step/number_entry", sid, **form)  # nothing: on without a number
+    post(twilio, "/twilio/voice/recording", sid, RecordingSid=rsid, RecordingUrl=url, RecordingStatus="completed",
+         RecordingDuration=4, **form)
+    post(twilio, "/twilio/voice/status", sid, CallStatus="completed", CallDuration=40, **form)
+    drain()
+    with db.session() as s:
+        c = s.scalar(select(Complaint))
+        assert c is not None and c.channel == "voice" and c.phone is None, (c and c.phone)
+    assert recorder.to(shown) == []
