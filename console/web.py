@@ -642,7 +642,7 @@ def _timeline(s: Session, c: Complaint) -> list[tuple[str, str]]:
         if k == "registered":
             text = T["ev_registered"]
         elif k in ("routed", "rerouted", "transferred"):
-            st = z.station_by_code.get(d.get("station") or "")
+            st = z.station_by_code.get(d.get("station") or d.get("to") or "")  # a re-route names it 'to'
             if st is None and c.station is not None:
                 st = z.station_by_code.get(c.station.code)
             text = T["ev_routed"].format(station=(st.name_hi if lang == "hi" else st.name_en) if st else "-")

@@ -47,3 +47,20 @@ def test_a_ticket_disposed_again_after_a_bad_rating_can_be_rated_again_on_the_we
         assert s.scalar(select(func.count()).select_from(Feedback).where(Feedback.complaint_id == cid)) == 2
     html = client.get("/track").get_data(as_text=True)
     assert 'name="rating"' not in html  # once per disposal
+
+
+def test_timeline_names_each_station_the_ticket_was_sent_to(db, client, officers, ticket, recorder, drain):
+    """Routed to Kotwali, re-routed to Colonelganj, then to Navabad (Jhansi): the citizen's timeline names each
+    station once, in order (every re-route showed the ticket's current station)."""
+    from zone import get_zone
+
+    cid, ref = ticket()
+    for code in ("KNP-COLONELGANJ", "JHS-NAVABAD"):
+        with db.session() as s:
+            actions.reroute(s, s.get(Complaint, cid), code, "officer:1")
+    _track(client, recorder, drain, ref)
+    html = client.get("/track").get_data(as_text=True)
+    names = [get_zone().station_by_code[c].name_hi for c in ("KNP-KOTWALI", "KNP-COLONELGANJ", "JHS-NAVABAD")]
+    timeline = html.split('class="timeline"')[1]
+    pos = [timeline.find(n) for n in names]
+    assert -1 not in pos and pos == sorted(pos), pos
