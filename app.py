@@ -33,7 +33,10 @@ def check_environment() -> None:
     """Stop start-up with one clear line when production lacks what it needs."""
     if tw.is_dev():
         return
-    missing = [k for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not os.environ.get(k)]
+    need = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"]
+    if not os.environ.get("BHAROSA_SMS_SENDER", "").strip():  # SMS through Twilio: from our number, not a test one
+        need.append("TWILIO_SMS_FROM")
+    missing = [k for k in need if not os.environ.get(k, "").strip()]
     if missing:
         raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")
 

@@ -218,6 +218,7 @@ def main() -> int:
             base = f"http://127.0.0.1:{port}"
             env = dict(os.environ, DATABASE_URL=bench_url, REDIS_URL=f"redis://127.0.0.1:{rport}/0",
                        TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base,
+                       TWILIO_SMS_FROM="+15005550006", TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
                        TWILIO_API_BASE_URL="http://127.0.0.1:9", BHAROSA_ENV="production",
                        BHAROSA_SPOOL_DIR=str(tmp / "spool"), PYTHONPATH=str(ROOT))
             reqs = make_requests(args.requests, base + "/twilio/whatsapp", "B" + name[:1].upper())

@@ -81,3 +81,27 @@ def test_unknown_key_and_bad_value(tmp_path):
 def test_unknown_rank_in_chain(tmp_path):
     assert "chains.commissionerate: unknown rank 'dgp'" in _broken(
         tmp_path, lambda c: c["chains"]["commissionerate"].append("dgp"))
+
+
+@pytest.mark.parametrize("unset,named", [
+    ("TWILIO_SMS_FROM", "TWILIO_SMS_FROM"),
+    ("TWILIO_WHATSAPP_FROM", "TWILIO_WHATSAPP_FROM"),
+    ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN"),
+])
+def test_production_without_our_own_numbers_stops_with_the_name(monkeypatch, unset, named):
+    """Without them, alerts would go out from Twilio's test number or the WhatsApp sandbox and all fail."""
+    from app import check_environment
+
+    monkeypatch.delenv("BHAROSA_ENV", raising=False)
+    monkeypatch.delenv(unset)
+    with pytest.raises(ConfigError, match=named):
+        check_environment()
+
+
+def test_a_state_sms_gateway_needs_no_twilio_sms_number(monkeypatch):
+    from app import check_environment
+
+    monkeypatch.delenv("BHAROSA_ENV", raising=False)
+    monkeypatch.delenv("TWILIO_SMS_FROM")
+    monkeypatch.setenv("BHAROSA_SMS_SENDER", "tests.channels.fake_gateway:Gateway")
+    check_environment()  # no error

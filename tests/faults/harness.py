@@ -87,7 +87,8 @@ class Cluster:
     def env(self, **extra) -> dict[str, str]:
         e = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "BHAROSA_ENV"))}
         e.update(DATABASE_URL=self.db_via, REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
-                 TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN,
+                 TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_SMS_FROM="+15005550006",
+                 TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
                  TWILIO_API_BASE_URL=f"http://127.0.0.1:{self.recorder_port}",
                  PUBLIC_BASE_URL="https://bharosa.test", BHAROSA_SPOOL_DIR=str(self.workdir / "spool"),
                  BHAROSA_SECRET_KEY="fault-secret", PYTHONUNBUFFERED="1", BHAROSA_NODE="faults")
