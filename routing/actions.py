@@ -228,7 +228,8 @@ def assign(session: Session, complaint: Complaint, posting_id: int, actor: str) 
     now = utcnow()
     c.assigned_posting_id = p.id
     c.status = "assigned"
-    phone = _holder_phone(p) or (c.station.phone if c.station else None)
+    # No phone for the officer: the station's, else the helpline — a number the citizen can call, never "-".
+    phone = _holder_phone(p) or (c.station.phone if c.station else None) or get_zone().zone.helpline_number
     event(session, c, "assigned", actor, at=now, posting=p.id, officer=p.officer_id)
     if not _holder_phone(p):
         event(session, c, "no_phone", actor, at=now, posting=p.id, **{"for": "assigned"})

@@ -368,3 +368,27 @@ def test_api_view_of_a_ticket_is_audited(db, client):
     assert client.get(f"/api/v1/tickets/{ticket(db, live).ref}", headers=auth).status_code == 200
     viewed = events(db, live, "viewed")
     assert len(viewed) == 1 and viewed[0].actor.startswith("officer:")
+
+
+def test_assign_with_no_phone_anywhere_gives_the_citizen_the_helpline(db):
+    """An enquiry officer without a phone, at a station without one: the citizen's SMS names the officer and
+    the zone's helpline number (it said '(-)', a number nobody can call), and the timeline says no_phone."""
+    from models import Outbox
+    from zone import get_zone
+
+    seeded(db)
+    cid = new_ticket(db)
+    with db.session() as s:
+        code = s.get(Complaint, cid).station.code
+    pid = posting(db, code)
+    with db.session() as s:
+        c = s.get(Complaint, cid)
+        p = s.get(Posting, pid)
+        p.phone, p.officer.phone, c.station.phone = None, None, ""
+        pid, name = p.id, p.officer.name
+    act(db, cid, actions.assign, pid, "officer:1")
+    with db.session() as s:
+        ob = s.scalar(select(Outbox).where(Outbox.key.like(f"send:assigned:{cid}:%")))
+        assert ob.payload["values"]["officer"] == name
+        assert ob.payload["values"]["phone"] == get_zone().zone.helpline_number
+    assert [e.data["for"] for e in events(db, cid, "no_phone")] == ["assigned"]
