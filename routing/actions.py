@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.types import ComplaintDraft
 from models import Attachment, Citizen, Complaint, Event, Feedback, Note, Officer, Posting, Station, utcnow
 from routing import clock, outbox
-from routing.notify import local_time, notify_citizen, notify_officer, rank_name
+from routing.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
 from zone import get_zone
 
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0, 1: read aloud and typed on keypads
@@ -284,6 +284,9 @@ def reroute(session: Session, complaint: Complaint, station_code: str, actor: st
     event(session, c, "rerouted", actor, at=now, **{"from": old}, to=st.code, note=n.id if n else None)
     notify_officer(session, c, "station_new", st.phone, f"re{count}", lang=c.language,
                    category=_category_name(c), due=local_time(c.due_at, c.language), note="")
+    if old is None:  # routed by hand before the router ran (it now skips the ticket): the citizen's reference SMS
+        notify_citizen(session, c, "registered", station=station_name(c, c.language),
+                       due=local_time(c.due_at, c.language))
 
 
 def _category_name(c: Complaint) -> str:

@@ -392,3 +392,21 @@ def test_assign_with_no_phone_anywhere_gives_the_citizen_the_helpline(db):
         assert ob.payload["values"]["officer"] == name
         assert ob.payload["values"]["phone"] == get_zone().zone.helpline_number
     assert [e.data["for"] for e in events(db, cid, "no_phone")] == ["assigned"]
+
+
+def test_reroute_before_the_router_ran_still_tells_the_citizen_the_reference(db):
+    """The cell re-routes a ticket still 'received' (worker behind): the router then skips it, so the citizen's
+    registration SMS (reference, station, deadline) must come from the re-route, once."""
+    seeded(db)
+    cid = new_ticket(db, route=False)
+    act(db, cid, actions.reroute, "JHS-NAVABAD", "officer:1")
+    from routing.router import route_complaint
+
+    with db.session() as s:
+        assert route_complaint(s, cid) is False  # the queued routing job, arriving late, does nothing
+    assert len(outbox_keys(db, f"send:registered:{cid}:%")) == 1
+    with db.session() as s:
+        from models import Outbox
+
+        ob = s.scalar(select(Outbox).where(Outbox.key.like(f"send:registered:{cid}:%")))
+        assert ob.payload["values"]["station"] == s.scalar(select(Station).where(Station.code == "JHS-NAVABAD")).name_hi
