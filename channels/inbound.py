@@ -34,6 +34,33 @@ FLOODED = {
     "hi": "आप बहुत जल्दी-जल्दी संदेश भेज रहे हैं। आपके संदेश सुरक्षित हैं; कृपया एक मिनट रुककर लिखें।",
     "en": "You are sending messages very fast. Your messages are saved; please wait a minute and write again.",
 }
+# SMS opt-out. Twilio's default keywords, less CANCEL and YES (the bot's own words): Twilio acts on them itself
+# only for US and Canadian numbers and then says so in ``OptOutType`` (and sends its own confirmation); on an
+# Indian number nobody else does, so Bharosa records them and confirms. One word, any case, as Twilio reads them.
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+OPTED = {
+    "out": {"hi": "अब आपको भरोसा से SMS नहीं आएंगे। फिर से पाने के लिए START भेजें।",
+            "en": "You will get no more SMS from Bharosa. Send START to get them again."},
+    "in": {"hi": "भरोसा के SMS फिर से चालू हैं।", "en": "Bharosa SMS are on again."},
+}
+
+
+def opt_change(msg: Incoming) -> tuple[str, bool] | None:
+    """``("out"|"in", twilio_acted)`` when an SMS is an opt-out or opt-in keyword, else None."""
+    if msg.channel != "sms":
+        return None
+    told = ((msg.raw or {}).get("OptOutType") or "").strip().upper()
+    if told in ("STOP", "START"):
+        return ("out" if told == "STOP" else "in"), True
+    word = msg.body.strip().strip(".!").upper()
+    if word in OPT_OUT_WORDS:
+        return "out", False
+    if word in OPT_IN_WORDS:
+        return "in", False
+    return None
+
+
 BLOCKED = {
     "hi": "आपका संदेश प्राप्त हुआ।",
     "en": "Your message has been received.",
@@ -344,7 +371,9 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     """
     msg.body = clean_text(msg.body)
     dialect = session.get_bind().dialect
-    if not msg.media and (msg.phone or msg.wa_id) and dialect.name == "postgresql" and dialect.driver == "psycopg":
+    opt = opt_change(msg)
+    if (not msg.media and not opt and (msg.phone or msg.wa_id) and dialect.name == "postgresql"
+            and dialect.driver == "psycopg"):
         texts = _process_pg(session, msg, render, limit)
         if texts is not None:
             return texts
@@ -353,6 +382,13 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     lang = cit.language if cit.language in SORRY else "hi"
     if cit.blocked:
         return _short_answer(session, msg, cit, "blocked", BLOCKED[lang])
+    if opt:  # STOP / START: recorded on the citizen, not a turn of the conversation
+        if session.scalar(select(Message.id).where(Message.sid == msg.sid)) is not None:
+            return previous_reply(session, msg.sid)
+        way, twilio_acted = opt
+        cit.sms_opt_out = way == "out"
+        texts = _short_answer(session, msg, cit, f"opt_{way}", "" if twilio_acted else OPTED[way][lang])
+        return [t for t in texts if t]
     if limit:
         from channels.flood import over_limit
         from zone import get_zone

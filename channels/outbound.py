@@ -80,7 +80,10 @@ def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
     extra: dict = {}
     if payload.get("to_wa") and not payload.get("no_freeform") and whatsapp_window_open(session, payload):
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
-    if payload.get("to_phone"):
+    # a citizen's STOP holds for everything sent to them; an officer's duty SMS are not theirs to stop
+    stopped = (bool(payload.get("to_phone")) and payload.get("audience") != "officer"
+               and sms_stopped(session, payload["to_phone"]))
+    if payload.get("to_phone") and not stopped:
         return "sms", payload["to_phone"], extra
     wt = get_zone().whatsapp_templates.get(payload.get("template") or "")
     if payload.get("to_wa") and wt and wt.content_sid:
@@ -90,7 +93,16 @@ def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
     if payload.get("to_wa") and not payload.get("no_freeform"):  # nothing else: try free-form, Twilio says if not
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
+    if stopped:  # recorded like Twilio's own refusal to a number that sent STOP
+        raise tw.SendError("the citizen sent STOP: no SMS until START", 21610, False)
     raise tw.SendError("no address to send to", None, False)
+
+
+def sms_stopped(session: Session, phone: str) -> bool:
+    """True when this number sent STOP by SMS (and not START since): nothing may be sent to it by SMS."""
+    from models import Citizen
+
+    return bool(session.scalar(select(Citizen.sms_opt_out).where(Citizen.phone == phone)))
 
 
 def from_addr(channel: str) -> str:

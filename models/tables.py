@@ -34,6 +34,8 @@ class Citizen(Base):
     language: Mapped[str] = mapped_column(String(5), default="hi")
     # None: never asked; False: declined SMS alerts; True: phone given for alerts.
     sms_ok: Mapped[bool | None] = mapped_column(Boolean)
+    # True after STOP by SMS (until START): no SMS goes to this number; alerts go by WhatsApp template if possible.
+    sms_opt_out: Mapped[bool | None] = mapped_column(Boolean)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     last_whatsapp_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 18:30:38.722127
+Create Date: 2026-11-22 19:11:26.787680
 """
 from alembic import op
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('sms_ok', sa.Boolean(), nullable=True),
+    sa.Column('sms_opt_out', sa.Boolean(), nullable=True),
     sa.Column('blocked', sa.Boolean(), nullable=False),
     sa.Column('last_whatsapp_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
