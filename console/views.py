@@ -259,6 +259,10 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
     ident = identity(c, viewer)
     if ident["masked"]:
         messages = [m for m in messages if m.direction == "in"]  # our replies may repeat the name
+    elif c.phone:  # the citizen sent STOP: SMS alerts do not reach them, a call may be needed
+        from channels.outbound import sms_stopped
+
+        ident["sms_stopped"] = sms_stopped(s, c.phone)
     return render_template(
         "console/ticket.html", c=c, station=st, cat=cat, messages=messages, atts=atts, events=events,
         notes=notes, actor_names=_actor_names(s, events), postings=postings, assigned=assigned, cls=cls, left=left,

@@ -265,3 +265,19 @@ def test_export_and_ticket_page_show_india_time_across_midnight(db, client, offi
     html = client.get(f"/console/t/{ref}").get_data(as_text=True)
     assert "2025-03-02 00:30" in html and "2025-03-03 00:30" in html
     assert "2025-03-01 19:00" not in html
+
+
+def test_ticket_page_says_when_the_citizen_sent_stop(db, client, officers, login, ticket):
+    """SMS alerts no longer reach a citizen who sent STOP: the officer sees it beside the number, to call instead."""
+    from models import Citizen
+
+    _, ref = ticket()
+    login(officers["sho.knp-kotwali"])
+    assert "sent STOP" not in client.get(f"/console/t/{ref}").get_data(as_text=True)
+    with db.session() as s:
+        cit = s.scalar(select(Citizen).where(Citizen.phone == CITIZEN))
+        if cit is None:
+            s.add(Citizen(phone=CITIZEN, sms_opt_out=True))
+        else:
+            cit.sms_opt_out = True
+    assert "sent STOP" in client.get(f"/console/t/{ref}").get_data(as_text=True)
