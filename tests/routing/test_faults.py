@@ -6,7 +6,6 @@ which is measured here, not hidden."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 from models import Complaint, Event, Message, Outbox, utcnow
 from routing import clock, outbox
 from tests.conftest import ROOT, free_port
+from tests.redis_server import start_redis
 from tests.routing.helpers import T0, H, new_ticket, seeded
 
 pytestmark = pytest.mark.slow
@@ -266,20 +266,9 @@ def own_redis(monkeypatch):
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    args = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no"]
 
     def start():
-        import redis
-
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except Exception:
-                time.sleep(0.05)
-        return proc
+        return start_redis(port).proc
 
     monkeypatch.setenv("REDIS_URL", url)
     queue._REDIS.pop(url, None)
