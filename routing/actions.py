@@ -407,7 +407,7 @@ def merge(session: Session, duplicate: Complaint, into: Complaint, actor: str) -
     """Close ``duplicate`` as a copy of ``into`` (both timelines record it).
 
     Raises:
-        ActionError: same, merged, not_open (into is closed).
+        ActionError: same, merged, not_open (into is disposed or closed).
     """
     if duplicate.id == into.id:
         raise _refuse(session, duplicate, "merge", actor, "same", "a ticket cannot be merged into itself")
@@ -416,6 +416,8 @@ def merge(session: Session, duplicate: Complaint, into: Complaint, actor: str) -
         raise _refuse(session, duplicate, "merge", actor, "merged", "already merged")
     if into.merged_into_id is not None:
         raise _refuse(session, duplicate, "merge", actor, "merged", "the target was itself merged")
+    if into.status in ("disposed", "closed"):  # the duplicate's citizen would get nothing: reopen the target first
+        raise _refuse(session, duplicate, "merge", actor, "not_open", f"the target is {into.status}")
     now = utcnow()
     duplicate.merged_into_id = into.id
     duplicate.status, duplicate.closed_at, duplicate.next_check_at = "closed", now, None

@@ -195,6 +195,10 @@ def test_note_reroute_merge_close(db):
     with pytest.raises(ActionError):
         act(db, cid, actions.close, "officer:1")
     act(db, cid, actions.dispose, "resolved", "officer:1")
+    late = new_ticket(db, phone="+919839000010")
+    with db.session() as s, pytest.raises(ActionError) as refused:  # the late citizen would get nothing
+        actions.merge(s, s.get(Complaint, late), s.get(Complaint, cid), "officer:1")
+    assert refused.value.code == "not_open" and ticket(db, late).status != "closed"
     # config asks for the cell's verification call first: refused, with the reason in the timeline
     with pytest.raises(ActionError) as err:
         act(db, cid, actions.close, "officer:1")
