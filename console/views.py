@@ -142,6 +142,8 @@ def _queue_filters(viewer: Viewer):
             where.append(Complaint.ref == q.upper())
         elif phone:
             where.append(Complaint.phone == phone)
+            if not viewer.scope.sees_identity:  # a number must not reveal who filed a confidential ticket
+                where.append(Complaint.confidential.is_not(True))
         else:
             abort(400, "search takes a reference (e.g. KNP-7F3K9Q) or a phone number")
     elif status == "open":

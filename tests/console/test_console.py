@@ -142,12 +142,15 @@ def test_confidential_identity_masked_for_roles_config_does_not_allow(db, client
     for path in ("/console/", f"/console/t/{ref}", "/console/export.csv", "/console/export.json"):
         body = client.get(path).get_data(as_text=True)
         assert "Sunita" not in body and "9839000077" not in body, path
+    # nor may searching by the number tell the EO that this citizen filed it
+    assert ref not in client.get("/console/?q=9839000077").get_data(as_text=True)
     from tests.console.conftest import sign_in
 
     c2 = app.test_client()
     sign_in(c2, officers["sho.knp-kotwali"])
     body = c2.get(f"/console/t/{ref}").get_data(as_text=True)
     assert "Sunita Devi" in body and "+919839000077" in body
+    assert ref in c2.get("/console/?q=9839000077").get_data(as_text=True)  # the SHO may find it by number
 
 
 def test_walkin_registration_with_upload_routes_and_alerts(db, client, officers, login, drain, recorder):
