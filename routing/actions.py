@@ -284,9 +284,27 @@ def reroute(session: Session, complaint: Complaint, station_code: str, actor: st
     event(session, c, "rerouted", actor, at=now, **{"from": old}, to=st.code, note=n.id if n else None)
     notify_officer(session, c, "station_new", st.phone, f"re{count}", lang=c.language,
                    category=_category_name(c), due=local_time(c.due_at, c.language), note="")
+    if c.escalation_level > 0:
+        _hand_over_escalation(session, c, actor, count, now)
     if old is None:  # routed by hand before the router ran (it now skips the ticket): the citizen's reference SMS
         notify_citizen(session, c, "registered", station=station_name(c, c.language),
                        due=local_time(c.due_at, c.language))
+
+
+def _hand_over_escalation(session: Session, c: Complaint, actor: str, count: int, now: datetime) -> None:
+    """A re-routed ticket that had climbed: the new area's officer at that level is told (the old one was), and a
+    level above the new district's chain top comes down to it."""
+    chain = clock.chain_of(c.district)
+    c.escalation_level = min(c.escalation_level, len(chain) - 1)
+    c.sla_base_level = min(c.sla_base_level or 0, c.escalation_level)
+    rank = chain[c.escalation_level]
+    p = find_posting_for_rank(session, c, rank)
+    event(session, c, "escalation_moved", actor, at=now, level=c.escalation_level, rank=rank,
+          posting=p.id if p else None)
+    if not notify_officer(session, c, "officer_escalation", _holder_phone(p), f"L{c.escalation_level}R{count}", "hi",
+                          station=c.station.name_hi if c.station else "-"):
+        event(session, c, "no_phone", actor, at=now, **{"for": "escalation"}, level=c.escalation_level, rank=rank,
+              posting=p.id if p else None)
 
 
 def _category_name(c: Complaint) -> str:

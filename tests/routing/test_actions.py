@@ -414,3 +414,26 @@ def test_reroute_before_the_router_ran_still_tells_the_citizen_the_reference(db)
 
         ob = s.scalar(select(Outbox).where(Outbox.key.like(f"send:registered:{cid}:%")))
         assert ob.payload["values"]["station"] == s.scalar(select(Station).where(Station.code == "JHS-NAVABAD")).name_hi
+
+
+def test_reroute_of_an_escalated_ticket_tells_the_new_areas_officer_at_that_level(db):
+    """A police-conduct ticket starts at the CO; re-routed to another district, that district's CO must hear of it
+    (the old CO was told, the new one would otherwise learn only when it climbs past them)."""
+    seeded(db)
+    cid = new_ticket(db, district="jhansi", category="police_conduct")
+    assert ticket(db, cid).escalation_level == 1
+    with db.session() as s:
+        target = s.scalar(select(Station).where(Station.district == "lalitpur", Station.active.is_(True),
+                                                Station.kind == "thana").order_by(Station.id))
+        code, circle = target.code, target.circle
+    before = set(outbox_keys(db, "send:officer_escalation:%"))
+    act(db, cid, actions.reroute, code, "officer:1", "wrong district")
+    new = set(outbox_keys(db, "send:officer_escalation:%")) - before
+    moved = events(db, cid, "escalation_moved")
+    assert moved and moved[0].data["rank"] == "co"
+    with db.session() as s:
+        co = s.get(Posting, moved[0].data["posting"])
+        assert co.role == "co" and co.ended_at is None and co.circle == circle, (co.circle, circle)
+        phone = co.phone or co.officer.phone
+    assert len(new) == 1 and phone in next(iter(new)), (phone, new)
+    assert ticket(db, cid).escalation_level == 1
