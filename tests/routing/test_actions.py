@@ -236,13 +236,17 @@ def test_find_posting_for_rank(db):
 
 
 # -- the JSON API -------------------------------------------------------------------------------------
-def test_api_needs_a_token_and_scopes_tickets(db, client):
+def _api_ticket(db):
+    """A seeded zone, one routed ticket, every officer's API token: (id, ticket, tokens, its station)."""
     seeded(db)
     cid = new_ticket(db)
     c = ticket(db, cid)
     with db.session() as s:
-        toks = issue_tokens(s)
-        st = s.get(Station, c.station_id)
+        return cid, c, issue_tokens(s), s.get(Station, c.station_id)
+
+
+def test_api_needs_a_token_and_scopes_tickets(db, client):
+    cid, c, toks, st = _api_ticket(db)
     ref = c.ref
     assert client.get("/api/v1/tickets").status_code == 401
     assert client.get("/api/v1/tickets", headers={"Authorization": "Bearer nope-nope-nope"}).status_code == 401
@@ -314,12 +318,7 @@ def test_api_tokens_expire(db, client):
 def test_api_enforces_the_consoles_roles(db, client):
     """An enquiry officer's token may dispose and add notes (as in the console) but not re-route, reopen,
     close, assign or merge: those are the SHO's and the senior ranks' (403, nothing changes)."""
-    seeded(db)
-    cid = new_ticket(db)
-    c = ticket(db, cid)
-    with db.session() as s:
-        toks = issue_tokens(s)
-        st = s.get(Station, c.station_id)
+    cid, c, toks, st = _api_ticket(db)
     eo = {"Authorization": f"Bearer {toks['eo1.' + st.code.lower()]}"}
     sho = {"Authorization": f"Bearer {toks['sho.' + st.code.lower()]}"}
     other = "JHS-NAVABAD" if st.code != "JHS-NAVABAD" else "JHS-KOTWALI"

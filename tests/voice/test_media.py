@@ -152,6 +152,18 @@ def _rebinding_dns(monkeypatch, answers: dict[str, list[str | list[str]]]) -> Co
     return asked
 
 
+def _record_connects(monkeypatch) -> list[tuple]:
+    """Every address a socket tries to connect to, in order; each attempt is refused (no network here)."""
+    connects: list[tuple] = []
+
+    def refuse(self, addr):
+        connects.append(tuple(addr[:2]))
+        raise ConnectionRefusedError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return connects
+
+
 @pytest.mark.parametrize("url", [
     "https://media.twiliocdn.com/AC1/ME1",
     "https://MEDIA.twiliocdn.com:443/AC1/ME1",
@@ -159,13 +171,7 @@ def _rebinding_dns(monkeypatch, answers: dict[str, list[str | list[str]]]) -> Co
 ])
 def test_cdn_host_is_resolved_once_and_the_checked_address_is_connected_to(monkeypatch, tmp_path, url):
     asked = _rebinding_dns(monkeypatch, {"media.twiliocdn.com": ["54.1.2.3", "127.0.0.1"]})
-    connects = []
-
-    def refuse(self, addr):
-        connects.append(tuple(addr[:2]))
-        raise ConnectionRefusedError("no network in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    connects = _record_connects(monkeypatch)
     with pytest.raises(FetchFailed):
         fetch(url, tmp_path, api_base_url="https://api.twilio.com", auth=AUTH)
     assert connects == [("54.1.2.3", 443)]  # not the second answer, 127.0.0.1
@@ -174,13 +180,7 @@ def test_cdn_host_is_resolved_once_and_the_checked_address_is_connected_to(monke
 
 def test_every_checked_address_is_tried_and_nothing_else(monkeypatch, tmp_path):
     asked = _rebinding_dns(monkeypatch, {"media.twiliocdn.com": [["54.1.2.3", "54.1.2.4"], ["10.0.0.1"]]})
-    connects = []
-
-    def refuse(self, addr):
-        connects.append(tuple(addr[:2]))
-        raise ConnectionRefusedError("no network in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    connects = _record_connects(monkeypatch)
     with pytest.raises(FetchFailed):
         fetch("https://media.twiliocdn.com/AC1/ME1", tmp_path, api_base_url="https://api.twilio.com")
     assert connects == [("54.1.2.3", 443), ("54.1.2.4", 443)] and asked == {"media.twiliocdn.com": 1}
