@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+import zoneinfo
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -372,6 +374,11 @@ def get_zone() -> Zone:
     if _ZONE is None:
         _ZONE = load_zone()
     return _ZONE
+
+
+def local(dt: datetime) -> datetime:
+    """A stored (aware, UTC) time in the zone's time zone: what officers and citizens read."""
+    return dt.astimezone(zoneinfo.ZoneInfo(get_zone().zone.timezone))
 
 
 def set_zone(zone: Zone | None) -> None:

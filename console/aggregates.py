@@ -15,8 +15,6 @@ the sweep (hundreds), and :func:`rebuild` all go through it.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from models import Complaint, Feedback
 from models.tables import ComplaintStat, StatDaily, StatPosting
-from zone import get_zone
+from zone import local
 
 # Events that cannot change a ticket's contribution: skipped without a query.
 PASSIVE = frozenset({"viewed", "note", "exported", "evidence_exported", "send_failed", "sent", "delivered",
@@ -37,7 +35,7 @@ OPEN = ("received", "routed", "assigned")
 
 
 def local_day(dt) -> str:
-    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).date().isoformat()
+    return local(dt).date().isoformat()
 
 
 def contribution(session: Session, c: Complaint) -> dict:

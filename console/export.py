@@ -9,7 +9,6 @@ import io
 import json
 import zipfile
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from console.textsafe import strip_controls
 from console.views import _queue_filters, identity, ticket_attachments, ticket_or_404
 from models import Complaint, Posting, Station, utcnow
 from routing.actions import event
-from zone import get_zone
+from zone import get_zone, local
 
 bp = Blueprint("console_export", __name__, url_prefix="/console", template_folder="templates")
 MAX_ROWS = 100_000
@@ -33,7 +32,7 @@ FIELDS = ("ref", "registered_at", "channel", "district", "station_code", "statio
 
 def _iso(dt: datetime | None) -> str:
     """The zone's local time with its offset: the date typed into CCTNS/IGRS is India's, not UTC's."""
-    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).isoformat() if dt else ""
+    return local(dt).isoformat() if dt else ""
 
 
 def _csv_cell(v) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
@@ -18,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot.types import ComplaintDraft
 from console import media
+from console.aggregates import OPEN
 from console.auth import Viewer, login_required
 from console.scope import complaint_filter
 from console.textsafe import citizen_text, mask_phone, neutralise
@@ -28,7 +28,7 @@ try:
     from models.tables import Note
 except ImportError:  # older schema
     Note = None
-from zone import get_zone
+from zone import get_zone, local
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.add_app_template_filter(citizen_text, "citizen_text")
@@ -38,9 +38,8 @@ bp.add_app_template_filter(neutralise, "neutralise")
 @bp.app_template_filter("local")
 def local_dt(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored (UTC) time as the zone's local time, for officers reading the page."""
-    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).strftime(fmt) if dt else ""
+    return local(dt).strftime(fmt) if dt else ""
 
-OPEN = ("received", "routed", "assigned")
 STATUSES = ("received", "routed", "assigned", "disposed", "closed")
 CHANNELS = ("voice", "whatsapp", "sms", "web", "walkin", "post", "open311")
 PER_PAGE = 50

@@ -29,6 +29,7 @@ from datetime import datetime
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import or_, select
 
+from console.aggregates import OPEN
 from models import Complaint, Event, Officer, Posting, Station, db, utcnow
 from routing import actions
 from zone import get_zone
@@ -123,7 +124,7 @@ def list_tickets():
         if request.args.get("status"):
             q = q.where(Complaint.status == request.args["status"])
         else:  # open ones: disposed tickets (earliest due first) used to fill the 200 rows
-            q = q.where(Complaint.status.in_(("received", "routed", "assigned")))
+            q = q.where(Complaint.status.in_(OPEN))
         if request.args.get("due_before"):
             try:
                 due_before = datetime.fromisoformat(request.args["due_before"])

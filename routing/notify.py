@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from models import Complaint
 from routing import outbox
-from zone import get_zone
+from zone import get_zone, local
 
 
 def local_time(dt: datetime | None, lang: str = "hi") -> str:
     """A short local time for messages: ``22/11 18:30``."""
     if dt is None:
         return "-"
-    return dt.astimezone(ZoneInfo(get_zone().zone.timezone)).strftime("%d/%m %H:%M")
+    return local(dt).strftime("%d/%m %H:%M")
 
 
 def station_name(complaint: Complaint, lang: str) -> str:
