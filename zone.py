@@ -193,6 +193,8 @@ class Zone(_Strict):
     ranks: dict[str, Names]
     chains: dict[str, list[str]]
     confidential_viewer_roles: list[str] = ["sho", "cell", "admin"]
+    # Roles that may reveal a masked confidential identity on one ticket, with a reason (an audited Event).
+    confidential_unmask_roles: list[str] = ["sp", "ssp", "dcp", "jcp", "cp", "ig_zone"]
     districts: list[District]
     categories: list[Category]
     outcomes: dict[str, Outcome]

@@ -26,7 +26,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from console.scope import Scope, scope_of
+from console.scope import Scope, active_postings, scope_of
 from models import Officer, Posting, db, utcnow
 from models.tables import LoginThrottle
 from zone import get_zone
@@ -170,13 +170,6 @@ class Viewer:
     @property
     def actor(self) -> str:
         return f"officer:{self.officer.id}"
-
-
-def active_postings(s: Session, officer_id: int) -> list[Posting]:
-    now = utcnow()
-    return list(s.scalars(select(Posting).where(Posting.officer_id == officer_id, Posting.started_at <= now,
-                                                (Posting.ended_at.is_(None)) | (Posting.ended_at > now))
-                          .order_by(Posting.id)))
 
 
 def load_viewer(s: Session) -> Viewer | None:

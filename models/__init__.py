@@ -6,6 +6,7 @@ from models.tables import (
     Attachment,
     Citizen,
     Complaint,
+    ConsoleSession,
     Conversation,
     Event,
     Feedback,
@@ -19,6 +20,6 @@ from models.tables import (
 )
 
 __all__ = [
-    "Attachment", "Base", "Citizen", "Complaint", "Conversation", "Database", "Event", "Feedback", "Message", "Note",
+    "Attachment", "Base", "Citizen", "Complaint", "ConsoleSession", "Conversation", "Database", "Event", "Feedback", "Message", "Note",
     "Officer", "Outbox", "Posting", "Station", "WorkerState", "db", "utcnow",
 ]

@@ -84,9 +84,6 @@ class Officer(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     # The TOTP time-step (unix time // 30) of the last code accepted: a code is good once, for a later step.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
-    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
-    # When the API token stops working (issue_tokens sets it from limits.api_token_days); None: no expiry.
-    api_token_expires_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     postings: Mapped[list[Posting]] = relationship(back_populates="officer")
@@ -107,6 +104,11 @@ class Posting(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
+    # The API token acts in this posting only (as the console acts in one posting at a time): the posting's
+    # end, a transfer or a posting not yet started makes it refused. Only its sha256 is stored.
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # When the API token stops working (issue_tokens sets it from limits.api_token_days); None: no expiry.
+    api_token_expires_at: Mapped[datetime | None]
     officer: Mapped[Officer] = relationship(back_populates="postings")
     station: Mapped[Station | None] = relationship()
 
@@ -303,6 +305,23 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of username + IP
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie carries only a random id whose sha256 is ``sid_hash``.
+
+    Logging out, an idle timeout or a password change ends it on the server, so a copied cookie is
+    worth nothing afterwards.
+    """
+
+    __tablename__ = "console_session"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
+    posting_id: Mapped[int] = mapped_column(ForeignKey("posting.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.types import ComplaintDraft
+from console.scope import posting_is_active
 from models import Attachment, Citizen, Complaint, Event, Feedback, Note, Officer, Posting, Station, utcnow
 from routing import clock, outbox
 from routing.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
@@ -218,10 +219,10 @@ def assign(session: Session, complaint: Complaint, posting_id: int, actor: str) 
     _lock(session, c)
     _open_check(session, c, "assign", actor)
     p = session.get(Posting, posting_id)
-    if p is None or p.ended_at is not None or not p.officer.active:
+    if p is None or not posting_is_active(p) or not p.officer.active:
         raise _refuse(session, c, "assign", actor, "no_posting", "no such current posting")
-    if p.station_id is not None and c.station_id is not None and p.station_id != c.station_id:
-        raise _refuse(session, c, "assign", actor, "wrong_station", "that officer is posted at another station")
+    if p.station_id is None or p.station_id != c.station_id:  # the enquiry officer is a station's (as the console)
+        raise _refuse(session, c, "assign", actor, "wrong_station", "choose an officer of this ticket's station")
     if c.woman_officer and p.officer.gender != "F":
         raise _refuse(session, c, "assign", actor, "woman_officer_required",
                       "this category must be enquired into by a woman officer")
@@ -237,7 +238,11 @@ def assign(session: Session, complaint: Complaint, posting_id: int, actor: str) 
 
 
 def add_note(session: Session, complaint: Complaint, text: str, actor: str, attachment_ids: list[int] = ()) -> Event:
-    """Add a case note (and attach files to the ticket). The text goes to a Note, never into the Event.
+    """Add a case note, naming files already on this ticket. The text goes to a Note, never into the Event.
+
+    A note never moves a file: attachments are linked to a ticket only by the system (the citizen's own
+    messages at registration, an officer's upload to this ticket), so ``attachment_ids`` must already be
+    this ticket's. An id list naming another ticket's file, or a file on no ticket, is refused.
 
     Raises:
         ActionError: empty (neither text nor attachments), bad_attachment.
@@ -247,10 +252,8 @@ def add_note(session: Session, complaint: Complaint, text: str, actor: str, atta
     if not (text or "").strip() and not ids:
         raise _refuse(session, c, "add_note", actor, "empty", "a note needs text or an attachment")
     atts = list(session.scalars(select(Attachment).where(Attachment.id.in_(ids)))) if ids else []
-    if len(atts) != len(set(ids)) or any(a.complaint_id not in (None, c.id) for a in atts):
-        raise _refuse(session, c, "add_note", actor, "bad_attachment", "an attachment is unknown or another ticket's")
-    for a in atts:
-        a.complaint_id = c.id
+    if len(atts) != len(set(ids)) or any(a.complaint_id != c.id for a in atts):
+        raise _refuse(session, c, "add_note", actor, "bad_attachment", "an attachment is unknown or not this ticket's")
     n = _note(session, c, text, actor, ids)
     return event(session, c, "note", actor, note=n.id, attachments=len(ids))
 

@@ -24,7 +24,7 @@ from zone import get_zone
 
 
 def token_hash(token: str) -> str:
-    """What ``Officer.api_token_hash`` stores for a bearer token."""
+    """What ``Posting.api_token_hash`` stores for a bearer token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -98,15 +98,24 @@ def seed(session: Session) -> dict[str, int]:
     return counts
 
 
+def issue_token(posting: Posting) -> str:
+    """A new API token bound to ``posting`` (the old one stops working), valid ``limits.api_token_days``."""
+    tok = "bht_" + secrets.token_urlsafe(24)
+    posting.api_token_hash = token_hash(tok)
+    posting.api_token_expires_at = utcnow() + timedelta(days=get_zone().limits.api_token_days)
+    return tok
+
+
 def issue_tokens(session: Session) -> dict[str, str]:
-    """Give every active officer a new API token, valid ``limits.api_token_days``; returns username → token
-    (shown once)."""
-    expires = utcnow() + timedelta(days=get_zone().limits.api_token_days)
+    """Give every active officer a new API token for the posting they hold now (the lowest-numbered
+    current one, as the console signs in); returns username → token (shown once)."""
+    from console.scope import active_postings
+
     out = {}
     for o in session.scalars(select(Officer).where(Officer.active.is_(True)).order_by(Officer.id)):
-        tok = "bht_" + secrets.token_urlsafe(24)
-        o.api_token_hash, o.api_token_expires_at = token_hash(tok), expires
-        out[o.username] = tok
+        postings = active_postings(session, o.id)
+        if postings:
+            out[o.username] = issue_token(postings[0])
     return out
 
 
