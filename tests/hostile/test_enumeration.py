@@ -88,7 +88,9 @@ def test_others_ref_is_answered_like_a_nonexistent_one(db, app, client, recorder
             seed(s)
             o = s.scalar(select(Officer).where(Officer.username.like("sho.%jhs-kotwali%")))
             o = o or s.scalar(select(Officer).where(Officer.username.like("%jhs-kotwali")))
-            o.api_token_hash = token_hash("bht_attacker_token_000000")
+            from console.scope import active_postings
+
+            active_postings(s, o.id)[0].api_token_hash = token_hash("bht_attacker_token_000000")
         h = {"Authorization": "Bearer bht_attacker_token_000000"}
         a, b = client.get(f"/api/v1/tickets/{real}", headers=h), client.get(f"/api/v1/tickets/{fake}", headers=h)
         assert (a.status_code, a.get_json()) == (b.status_code, b.get_json()) and a.status_code == 404

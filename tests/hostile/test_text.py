@@ -94,7 +94,10 @@ class Env:
 
             tok = "bht_" + secrets.token_urlsafe(24)
             with self.db.session() as s:
-                s.scalar(select(Officer).where(Officer.username == "cell.duty")).api_token_hash = token_hash(tok)
+                from console.scope import active_postings
+
+                o = s.scalar(select(Officer).where(Officer.username == "cell.duty"))
+                active_postings(s, o.id)[0].api_token_hash = token_hash(tok)
             self._api = tok
         return self._api
 

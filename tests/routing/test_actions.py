@@ -301,12 +301,12 @@ def test_api_tokens_expire(db, client):
     with db.session() as s:
         toks = issue_tokens(s)
         o = s.scalar(select(Officer).where(Officer.username == "sho.knp-kotwali"))
-        left = o.api_token_expires_at - utcnow()
+        left = o.postings[0].api_token_expires_at - utcnow()
         assert timedelta(days=get_zone().limits.api_token_days) - left < timedelta(minutes=5)
     auth = {"Authorization": f"Bearer {toks['sho.knp-kotwali']}"}
     assert client.get("/api/v1/tickets", headers=auth).status_code == 200
     with db.session() as s:
-        s.scalar(select(Officer).where(Officer.username == "sho.knp-kotwali")).api_token_expires_at = (
+        s.scalar(select(Officer).where(Officer.username == "sho.knp-kotwali")).postings[0].api_token_expires_at = (
             utcnow() - timedelta(seconds=1))
     r = client.get("/api/v1/tickets", headers=auth)
     assert r.status_code == 401 and r.json["error"] == "token_expired"
