@@ -137,15 +137,12 @@ def _dev_sid(row_id: int, part: int) -> str:
 def _send_part(channel: str, to: str, body: str, *, from_: str, callback: str | None, dlt_id: str | None,
                extra: dict, row_id: int, part: int) -> tuple[str, str]:
     """Send one part; returns (provider id, status)."""
-    if channel == "sms":
-        sms = get_sms_sender()
-        if sms is None:  # dev mode without credentials: recorded, not sent
-            return _dev_sid(row_id, part), "recorded"
-        return sms.send_sms(to, body, from_=from_, status_callback=callback, dlt_template_id=dlt_id), "sent"
-    sender = tw.get_sender()
-    if sender is None:
+    if tw.records_only():  # dev mode: recorded, never sent, even with real credentials or a state gateway
         return _dev_sid(row_id, part), "recorded"
-    return sender.send(to, body, from_=from_, status_callback=callback, **extra), "sent"
+    if channel == "sms":
+        return get_sms_sender().send_sms(to, body, from_=from_, status_callback=callback,
+                                         dlt_template_id=dlt_id), "sent"
+    return tw.get_sender().send(to, body, from_=from_, status_callback=callback, **extra), "sent"
 
 
 def deliver(session: Session, row: Outbox) -> None:

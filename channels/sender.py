@@ -48,8 +48,8 @@ class TwilioSmsSender:
 _cache: dict[str, SmsSender] = {}
 
 
-def get_sms_sender() -> SmsSender | None:
-    """The configured SMS sender; None in dev mode without Twilio credentials (messages are recorded).
+def get_sms_sender() -> SmsSender:
+    """The configured SMS sender (never asked in dev mode: see :func:`channels.twilio.records_only`).
 
     Raises:
         channels.twilio.SendError: (permanent) ``BHAROSA_SMS_SENDER`` names nothing importable, or
@@ -57,8 +57,6 @@ def get_sms_sender() -> SmsSender | None:
     """
     spec = os.environ.get("BHAROSA_SMS_SENDER", "").strip()
     if not spec:
-        if tw.credentials() is None and tw.is_dev():
-            return None
         key = "twilio:" + (os.environ.get("TWILIO_API_BASE_URL") or "") + (os.environ.get("TWILIO_ACCOUNT_SID") or "")
         if key not in _cache:
             _cache[key] = TwilioSmsSender()

@@ -9,7 +9,8 @@ Both go through the real webhooks with a real ``X-Twilio-Signature`` (the dev to
 ``GET /simulator``
     a phone in the browser; it also shows the alerts the worker records (dev mode does not send them).
 
-Outside ``BHAROSA_ENV=dev`` the page answers 404 and the chat refuses to start.
+Outside ``BHAROSA_ENV=dev`` the page answers 404 and the chat refuses to start. In dev mode the page answers
+only callers on loopback (403 otherwise): it has no sign-in.
 """
 
 from __future__ import annotations
@@ -120,8 +121,13 @@ def chat_main(argv: list[str]) -> int:
 # -- the web page -------------------------------------------------------------------------------
 
 def _dev_only() -> None:
+    """404 outside dev mode; 403 for a caller not on this machine (the simulator has no sign-in: it shows
+    anyone's conversation and speaks as any number, so dev mode binds 127.0.0.1 and this is the second line)."""
     if not tw.is_dev():
         abort(404)
+    if not tw.from_loopback(request):
+        abort(403, description=f"the simulator answers only on loopback (127.0.0.1 or ::1), from this machine; "
+                               f"this request came from {request.remote_addr or 'an unknown address'}")
 
 
 @bp.get("/simulator")

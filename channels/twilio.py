@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,34 @@ PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006
 def is_dev() -> bool:
     """Development mode: simulators allowed, outbound recorded instead of sent."""
     return os.environ.get("BHAROSA_ENV", "").lower() == "dev"
+
+
+def records_only() -> bool:
+    """True when outbound messages are recorded and never sent: dev mode, whatever credentials are set.
+
+    The one send-or-record decision (``channels.outbound._send_part`` asks it before any sender is
+    built): dev mode with real ``TWILIO_*`` credentials, or a state gateway, still sends nothing.
+    """
+    return is_dev()
+
+
+def from_loopback(request: Request) -> bool:
+    """True when ``request`` came from this machine (127.0.0.0/8 or ::1).
+
+    Both the socket's peer and, behind ``ProxyFix``, the client it names must be loopback: a forged
+    ``X-Forwarded-For: 127.0.0.1`` from outside does not pass, nor does a remote client behind a local proxy.
+    """
+    orig = request.environ.get("werkzeug.proxy_fix.orig") or {}
+    addrs = [request.remote_addr, orig.get("REMOTE_ADDR", request.remote_addr)]
+    for addr in addrs:
+        try:
+            ip = ipaddress.ip_address((addr or "").split("%")[0])
+        except ValueError:
+            return False
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (mapped or ip).is_loopback:
+            return False
+    return True
 
 
 def auth_token() -> str | None:
@@ -169,12 +198,14 @@ def credentials() -> tuple[str, str] | None:
     return (sid, tok) if sid and tok else None
 
 
-def get_sender() -> TwilioSender | None:
-    """The process's Twilio sender, or None in dev mode without credentials (outbound is recorded)."""
+def get_sender() -> TwilioSender:
+    """The process's Twilio sender (never asked in dev mode: see :func:`records_only`).
+
+    Raises:
+        SendError: (permanent) TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set.
+    """
     creds = credentials()
     if creds is None:
-        if is_dev():
-            return None
         raise SendError("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", None, False)
     return _sender(*creds, api_base_url())
 

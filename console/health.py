@@ -1,19 +1,32 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
+
+``/healthz`` and ``/readyz`` are public and name no host, PID or version: a load balancer or an outside
+monitor needs only the states. ``Authorization: Bearer $BHAROSA_HEALTH_TOKEN`` adds them to /healthz
+and opens ``/metrics`` (whose series name each worker loop by host and PID). Without the token set,
+/metrics answers only loopback callers in dev mode, and refuses everyone in production.
+"""
 
 from __future__ import annotations
 
+import hmac
+import os
+import platform
+import socket
 import time
+from importlib import metadata
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import func, select
 
+from channels import twilio as tw
 from models import Complaint, Outbox, WorkerState, db, utcnow
 from routing.queue import get_redis, queues
 
 bp = Blueprint("health", __name__)
 STARTED = time.time()
-# Worker loops older than this are reported stale.
+# Worker loops older than this are reported stale (the rq worker beats every 5 s, the relay every second).
 STALE_AFTER_S = 30
+TOKEN_ENV = "BHAROSA_HEALTH_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
 def _check_db() -> str:
@@ -32,33 +45,77 @@ def _check_redis() -> str:
         return f"down: {type(exc).__name__}"
 
 
+def _sweeper_late_after() -> float:
+    """The sweeper beats once per sweep: late after three missed sweeps (and never sooner than the others)."""
+    from zone import get_zone
+
+    return max(STALE_AFTER_S, 3 * get_zone().sla.sweep_interval_seconds)
+
+
 def _loops() -> dict:
+    """Every loop's heartbeat: name -> age, state and what it reported (host, PID); {} without a database."""
     out: dict = {}
     try:
         with db.session() as s:
             now = utcnow()
             for w in s.scalars(select(WorkerState)):
                 age = (now - w.beat_at).total_seconds()
+                limit = _sweeper_late_after() if w.name == "sweeper" else STALE_AFTER_S
                 out[w.name] = {"last_beat": w.beat_at.isoformat(), "age_s": round(age, 1),
-                               "state": "ok" if age < STALE_AFTER_S else "stale", **(w.info or {})}
+                               "state": "ok" if age < limit else "stale", **(w.info or {})}
     except Exception:
         return {}
     return out
 
 
+def token_ok() -> bool:
+    """True when the request carries ``Authorization: Bearer $BHAROSA_HEALTH_TOKEN`` (compared in constant time)."""
+    expected = os.environ.get(TOKEN_ENV, "")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for dist in ("bharosa", "flask", "sqlalchemy", "rq", "redis", "twilio", "gunicorn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def _public(loop: dict | None) -> dict | str:
+    return {"state": loop["state"], "age_s": loop["age_s"]} if loop else "not seen"
+
+
 @bp.get("/healthz")
 def healthz():
-    """200 while this process serves; the body reports database, Redis, worker and sweeper state."""
+    """Liveness: 200 while this process serves.
+
+    ``status`` is ``ok`` only when the database, Redis, a worker, the relay and the sweeper are all well, else
+    ``degraded``. Host names, PIDs and versions (``detail``) only with the health token.
+    """
     loops = _loops()
+    workers = [v for k, v in loops.items() if k.startswith("worker")]
+    alive = sum(1 for w in workers if w["state"] == "ok")
     body = {
-        "status": "ok",
         "database": _check_db(),
         "redis": _check_redis(),
-        "worker": {k: v for k, v in loops.items() if k.startswith("worker")} or "not seen",
-        "relay": loops.get("relay", "not seen"),
-        "sweeper": loops.get("sweeper", "not seen"),
+        "worker": {"state": "ok" if alive else "stale", "alive": alive, "stale": len(workers) - alive}
+        if workers else "not seen",
+        "relay": _public(loops.get("relay")),
+        "sweeper": _public(loops.get("sweeper")),
         "uptime_s": round(time.time() - STARTED),
     }
+    well = (body["database"] == "ok" and body["redis"] == "ok" and alive > 0
+            and all(isinstance(body[k], dict) and body[k]["state"] == "ok" for k in ("relay", "sweeper")))
+    body = {"status": "ok" if well else "degraded", **body}
+    if token_ok():
+        body["detail"] = {"host": socket.gethostname(), "node": os.environ.get("BHAROSA_NODE") or socket.gethostname(),
+                          "pid": os.getpid(), "versions": _versions(), "loops": loops}
     return jsonify(body)
 
 
@@ -72,7 +129,23 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus text format: tickets, outbox, queues and worker heartbeats."""
+    """Prometheus text format: tickets, outbox, queues and worker heartbeats, only with the health token.
+
+    Without ``BHAROSA_HEALTH_TOKEN`` set, only loopback callers in dev mode; 401 otherwise, saying what to set.
+    """
+    if not token_ok():
+        if not os.environ.get(TOKEN_ENV):
+            if tw.is_dev() and tw.from_loopback(request):
+                return _metrics()
+            why = f"/metrics needs a bearer token: set {TOKEN_ENV} and scrape with Authorization: Bearer <it>"
+        else:
+            why = f"/metrics needs Authorization: Bearer ${TOKEN_ENV}"
+        return Response(why + "\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="bharosa-metrics"'})
+    return _metrics()
+
+
+def _metrics() -> Response:
     lines: list[str] = []
 
     def gauge(name: str, help_: str, samples: list[tuple[dict, float]]) -> None:
