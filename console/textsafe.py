@@ -7,6 +7,8 @@ A citizen's text may carry U+202A–U+202E or U+2066–U+2069 to reorder what an
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
 BIDI_CONTROLS = {
@@ -39,3 +41,57 @@ def mask_phone(phone: str | None) -> str:
     if not phone:
         return ""
     return phone[:5] + "*" * max(0, len(phone) - 7) + phone[-2:]
+
+
+REDACTED = "[redacted]"
+_LETTER = r"[^\W\d_]|[\u0900-\u097f]"  # a letter, Devanagari vowel signs included (they are not \w)
+_EDGE_L = rf"(?<!{_LETTER}|\d)"
+_EDGE_R = rf"(?!{_LETTER}|\d)"
+_EMAIL_RX = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# 7 or more digits, with the spaces, dashes, dots and brackets people write numbers with (Devanagari digits too)
+_PHONE_RX = re.compile(r"\+?[0-9\u0966-\u096f](?:[\s().-]{0,2}[0-9\u0966-\u096f]){6,}")
+_DATE_RX = re.compile(r"\d{1,2}[-.]\d{1,2}[-.]\d{2,4}")
+_WORD = r"[^\s,.;:!?/|()\[\]\"]+"
+_NAME = rf"{_WORD}(?:\s+{_WORD}){{0,2}}?"  # one to three words
+# "my name is X", "mera naam X hai", "मेरा नाम X है", "naam: X": X is the name (at most three words, fewer where
+# the sentence goes on: "hai"/"है" or punctuation ends it).
+_INTRO_RX = [
+    re.compile(rf"\b(?i:my\s+name\s+is|my\s+name's|i\s+am\s+called|name\s*[:-])\s*({_WORD}(?:\s+[A-Z]{_WORD})"
+               r"{0,2})"),  # further words only while capitalised ("Sunita Verma and ..." stops at "and")
+    re.compile(rf"(?i)\b(?:mera|meraa|mere|hamara|humara)\s+(?:naam|nam|name)\s+(?:hai\s+|he\s+|h\s+)?"
+               rf"({_NAME})(?=\s+(?:hai|he|h|hain|hu|hoon|hun)\b|\s*[,.;!?|]|\s*$)"),
+    re.compile(rf"(?i)\b(?:naam|nam)\s*[:-]\s*({_NAME})(?=\s*[,.;!?|]|\s*$|\s+(?:hai|he|h)\b)"),
+    re.compile(rf"(?:मेरा|मेरी|हमारा)\s+(?:नाम|name)\s+(?:है\s+)?({_NAME})(?=\s+(?:है|हैं|हूँ|हूं)|\s*[,.;!?।|]|\s*$)"),
+    re.compile(rf"नाम\s*[:-]\s*({_NAME})(?=\s*[,.;!?।|]|\s*$|\s+है)"),
+]
+
+
+def redact(text: str | None, name: str | None = None) -> str:
+    """``text`` with a person's identity taken out, each piece replaced by :data:`REDACTED`.
+
+    For readers who may not know who wrote it: a masked officer reading a confidential complainant's own
+    words, Open311 clients. Removes
+    - ``name`` when given (the whole name, and each of its words of three or more letters, in any case);
+    - names the writer gives themselves: "my name is X", "mera naam X hai", "मेरा नाम X है", "naam: X";
+    - phone numbers (seven or more digits, written with spaces, dashes, dots or brackets, a leading +;
+      Devanagari digits too), but not dates such as 12-03-2025;
+    - e-mail addresses.
+    What is left (the story itself) is unchanged. Not a guarantee against every way of naming oneself: a
+    name written with no such phrase and not given as ``name`` stays.
+
+    Args:
+        text: the text (None is read as "").
+        name: the person's name as known (the complaint's complainant name, a profile name), or None.
+
+    Returns:
+        The redacted text.
+    """
+    out = _EMAIL_RX.sub(REDACTED, text or "")
+    out = _PHONE_RX.sub(lambda m: m.group(0) if _DATE_RX.fullmatch(m.group(0)) else REDACTED, out)
+    for rx in _INTRO_RX:
+        out = rx.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + REDACTED, out)
+    words = {w for w in re.split(r"\s+", (name or "").strip()) if len(w) >= 3 and w != REDACTED}
+    parts = sorted(({(name or "").strip()} | words) - {""}, key=len, reverse=True)
+    for p in parts:
+        out = re.sub(_EDGE_L + re.escape(p) + _EDGE_R, REDACTED, out, flags=re.IGNORECASE)
+    return out
