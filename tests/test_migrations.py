@@ -30,3 +30,30 @@ def test_bad_config_stops_start_up_with_one_line(tmp_path):
     r = subprocess.run([sys.executable, "app.py", "init"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "lalitpur" in r.stderr
+
+
+def test_0002_moves_each_api_token_to_the_officers_current_posting(tmp_path):
+    """Existing officer tokens keep working, bound to the posting the officer holds now; an officer with
+    no current posting loses the token (it could act nowhere)."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    alembic = str(Path(sys.executable).parent / "alembic")
+    r = _run([alembic, "upgrade", "0001"], url)
+    assert r.returncode == 0, r.stderr
+    eng = sa.create_engine(url)
+    with eng.begin() as c:
+        c.exec_driver_sql("INSERT INTO officer (id, username, name, active, created_at, api_token_hash) VALUES "
+                          "(1, 'a', 'A', 1, '2026-01-01 00:00:00', 'hash-a'), "
+                          "(2, 'b', 'B', 1, '2026-01-01 00:00:00', 'hash-b')")
+        c.exec_driver_sql("INSERT INTO posting (id, officer_id, role, started_at, ended_at) VALUES "
+                          "(10, 1, 'sho', '2025-01-01 00:00:00', '2025-06-01 00:00:00'), "
+                          "(11, 1, 'eo', '2025-06-01 00:00:00', NULL), "
+                          "(12, 1, 'co', '2099-01-01 00:00:00', NULL), "
+                          "(20, 2, 'eo', '2024-01-01 00:00:00', '2024-12-31 00:00:00')")
+    r = _run([alembic, "upgrade", "head"], url)
+    assert r.returncode == 0, r.stderr
+    with eng.connect() as c:
+        rows = dict(c.exec_driver_sql("SELECT id, api_token_hash FROM posting").fetchall())
+        assert rows == {10: None, 11: "hash-a", 12: None, 20: None}
+        assert "api_token_hash" not in [col["name"] for col in sa.inspect(c).get_columns("officer")]
