@@ -46,7 +46,10 @@ WORKERS="${WEB_WORKERS:-$(( $(nproc) * 2 ))}"
 $BIN/python worker.py >var/log/worker.log 2>&1 &
 pids+=($!)
 for i in $(seq 2 "${RQ_WORKERS:-1}"); do $BIN/python worker.py --rq-only >>var/log/worker.log 2>&1 & pids+=($!); done
-$BIN/gunicorn "app:create_app()" --bind "${HOST:-0.0.0.0}:$PORT" --workers "$WORKERS" --threads "${WEB_THREADS:-4}" \
+# Dev mode serves the simulator, which has no sign-in: it listens on this machine only. HOST overrides either.
+mode="${BHAROSA_ENV:-}"
+if [ "${mode,,}" = dev ]; then BIND_HOST="${HOST:-127.0.0.1}"; else BIND_HOST="${HOST:-0.0.0.0}"; fi
+$BIN/gunicorn "app:create_app()" --bind "$BIND_HOST:$PORT" --workers "$WORKERS" --threads "${WEB_THREADS:-4}" \
   --worker-class gthread --timeout 30 --graceful-timeout 10 --access-logfile var/log/access.log \
   --error-logfile - --log-level warning &
 pids+=($!)
@@ -54,7 +57,7 @@ pids+=($!)
 base="${PUBLIC_BASE_URL:-http://localhost:$PORT}"
 cat <<MSG
 
-Bharosa is running on port $PORT  (logs in var/log/, Ctrl-C stops everything)
+Bharosa is running on $BIND_HOST:$PORT  (logs in var/log/, Ctrl-C stops everything; HOST= to listen elsewhere)
   health:    http://localhost:$PORT/healthz
   console:   http://localhost:$PORT/console/
   citizens:  http://localhost:$PORT/complaint
