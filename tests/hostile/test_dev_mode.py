@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import Message, Outbox
 from routing import outbox as ob
@@ -79,17 +78,22 @@ def test_simulator_refuses_a_caller_not_on_loopback(db, client, dev, environ):
         assert s.scalar(select(Message.id)) is None  # the impersonating message never reached the webhook
 
 
-def test_simulator_refuses_a_forged_forwarded_for_from_outside(db, app, dev):
-    """Behind ProxyFix, a client from outside that claims 127.0.0.1 in X-Forwarded-For is still refused."""
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)
-    client = app.test_client()
+def test_simulator_refuses_a_forged_forwarded_for_from_outside(db, redis_conn, recorder, dev, monkeypatch):
+    """Behind one trusted proxy (ProxyFix), an outside client that claims 127.0.0.1 in X-Forwarded-For is
+    refused, and so is a remote client forwarded by a proxy on this machine."""
+    from app import create_app
+
+    monkeypatch.setenv("BHAROSA_TRUSTED_PROXIES", "1")
+    client = create_app(db.url, check_env=False, TESTING=True).test_client()
     r = client.get(f"/simulator/messages?from={PHONE}", headers={"X-Forwarded-For": "127.0.0.1"},
                    environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert r.status_code == 403
-    # and a local proxy forwarding a remote client is refused too
     r = client.get(f"/simulator/messages?from={PHONE}", headers={"X-Forwarded-For": "203.0.113.9"},
                    environ_base={"REMOTE_ADDR": "127.0.0.1"})
-    assert r.status_code == 403
+    assert r.status_code == 403 and "203.0.113.9" in r.get_json()["detail"]
+    r = client.get(f"/simulator/messages?from={PHONE}", headers={"X-Forwarded-For": "127.0.0.1"},
+                   environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert r.status_code == 200
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
