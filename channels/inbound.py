@@ -7,10 +7,10 @@ state, and — when the engine hands over a finished complaint — the ticket an
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import desc, select, update
+from sqlalchemy import desc, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -213,6 +213,45 @@ def sender_key(msg: Incoming) -> str:
     return msg.phone or f"wa:{msg.wa_id or msg.from_addr}"
 
 
+def _link_dialogue(session: Session, cit: Citizen, c: Complaint, now: datetime) -> None:
+    """Link the turns of the dialogue that led to ``c`` to it, so its page shows those and nothing else.
+
+    The dialogue is the citizen's still-unlinked messages since their previous registration, taken back
+    from ``now`` while no pause between two turns is longer than the engine's idle expiry
+    (``conversation.idle_expiry_minutes``: after such a pause the engine starts afresh). Turns of an
+    earlier ticket (linked when it was registered) and calls (the voice path registers its own) are never
+    taken; nor are STOP/START, which are not turns. Our free-form replies stored as their own rows (a
+    refused photo, an answer sent later) to the citizen's addresses in that time are linked with them.
+    """
+    from zone import get_zone
+
+    gap = timedelta(minutes=get_zone().conversation.idle_expiry_minutes)
+    prev = session.scalar(select(func.max(Complaint.registered_at)).where(
+        Complaint.citizen_id == cit.id, Complaint.id != c.id, Complaint.registered_at <= now))
+    q = (select(Message.id, Message.created_at)
+         .where(Message.citizen_id == cit.id, Message.complaint_id.is_(None), Message.direction == "in",
+                Message.channel != "voice", Message.status.notin_(("opt_out", "opt_in")),
+                Message.created_at <= now)
+         .order_by(Message.created_at.desc(), Message.id.desc()).limit(1000))
+    if prev is not None:
+        q = q.where(Message.created_at > prev)
+    ids, start = [], now
+    for mid, at in session.execute(q):
+        if start - at > gap:
+            break
+        ids.append(mid)
+        start = at
+    if not ids:
+        return
+    session.execute(update(Message).where(Message.id.in_(ids)).values(complaint_id=c.id)
+                    .execution_options(synchronize_session=False))
+    addrs = {a for a in (cit.phone, cit.wa_id) if a} | {f"whatsapp:{a}" for a in (cit.phone, cit.wa_id) if a}
+    session.execute(update(Message).where(
+        Message.direction == "out", Message.complaint_id.is_(None), Message.kind == "text",
+        Message.to_addr.in_(addrs), Message.created_at >= start, Message.created_at <= now)
+        .values(complaint_id=c.id).execution_options(synchronize_session=False))
+
+
 def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime) -> tuple[Complaint, list[Reply]]:
     d = turn.complaint
     alert_phone = d.extra.get("alert_phone") or cit.phone
@@ -220,6 +259,7 @@ def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime
         cit.sms_ok = True
     c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
                            wa_id=cit.wa_id if msg.channel == "whatsapp" else None, now=now)
+    _link_dialogue(session, cit, c, now)  # the same transaction: the ticket never exists without its turns
     replies = list(turn.replies)
     if any("{ref}" in r.text for r in replies):
         replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.auth import Viewer, login_required
-from console.scope import complaint_filter, stat_filter
+from console.scope import MASK, access, complaint_filter, stat_filter
 from models import Complaint, Feedback, Officer, Posting, Station, utcnow
 from models.tables import StatDaily, StatPosting
 from zone import get_zone
@@ -122,12 +122,12 @@ def dashboard(s: Session, viewer: Viewer):
                  else "", "rating": round(sp.rating_sum / sp.rating_count, 2), "ratings": sp.rating_count,
                  "disposed": sp.disposed} for sp, p, o in s.execute(pq)]
     # Feedback addressed to this viewer's rank, newest first.
-    fq = (select(Feedback, Complaint.ref, Complaint.confidential).join(Complaint, Complaint.id == Feedback.complaint_id)
+    fq = (select(Feedback, Complaint).join(Complaint, Complaint.id == Feedback.complaint_id)
           .where(Feedback.addressed_to == viewer.role, complaint_filter(viewer.scope))
           .order_by(Feedback.id.desc()).limit(20))
-    feedback = [{"ref": ref, "rating": f.rating, "at": f.created_at,
-                 "comment": "(confidential)" if conf and not viewer.scope.sees_identity else f.comment}
-                for f, ref, conf in s.execute(fq)]
+    feedback = [{"ref": c.ref, "rating": f.rating, "at": f.created_at,
+                 "comment": MASK if access(s, viewer.scope, c).masked else f.comment}  # her words may name her
+                for f, c in s.execute(fq)]
     counters = [{"channel": ch, "received": by_channel[ch]["received"], "disposed": by_channel[ch]["disposed"],
                  "in_sla": by_channel[ch]["in_sla"]} for ch in CHANNELS if ch in by_channel or ch in CHANNELS[:5]]
     escalations = [{"level": i, "count": total[f"esc{i}"]} for i in range(1, 5)]

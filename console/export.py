@@ -1,5 +1,6 @@
 """Exports: tickets as CSV or JSON for CCTNS and IGRS/Jansunwai data entry, and a per-ticket evidence
-bundle (the files, their sha256, and a certificate page listing them). Scoped and audited."""
+bundle (the files, their sha256, and a certificate page listing them). Scoped and audited; identities are
+masked exactly as the ticket page masks them for the exporting posting (:func:`console.scope.access`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from console import media
 from console.auth import Viewer, login_required
+from console.scope import MASK
 from console.textsafe import strip_controls
 from console.views import _queue_filters, identity, ticket_attachments, ticket_or_404
 from models import Complaint, Posting, Station, utcnow
@@ -49,7 +51,7 @@ def rows_for(s: Session, viewer: Viewer, cs: list[Complaint]) -> list[dict]:
     out = []
     for c in cs:
         st = stations.get(c.station_id)
-        who = identity(c, viewer)
+        who = identity(s, c, viewer)
         cat = z.category_by_key.get(c.category)
         p = posts.get(c.assigned_posting_id)
         out.append({
@@ -59,9 +61,10 @@ def rows_for(s: Session, viewer: Viewer, cs: list[Complaint]) -> list[dict]:
             "escalation_level": c.escalation_level, "due_at": _iso(c.due_at), "disposed_at": _iso(c.disposed_at),
             "outcome": c.outcome or "", "outcome_number": c.outcome_number or "",
             "complainant_name": strip_controls(who["name"]), "phone": who["phone"],
-            "place": "(confidential)" if who["masked"] else strip_controls(c.place),
+            # a masked ticket's own words and place may say who she is: neither leaves in an export
+            "place": MASK if who["masked"] else strip_controls(c.place),
             "incident_at": _iso(c.incident_at), "incident_text": strip_controls(c.incident_text),
-            "description": strip_controls(c.description), "confidential": c.confidential,
+            "description": MASK if who["masked"] else strip_controls(c.description), "confidential": c.confidential,
             "emergency": c.emergency, "enquiry_officer": p.officer.name if p else ""})
     return out
 
@@ -72,7 +75,7 @@ def export(s: Session, viewer: Viewer, fmt: str):
     """Tickets in the viewer's area matching the queue's filters, as CSV or JSON."""
     if fmt not in ("csv", "json"):
         abort(404)
-    where, _q, _status = _queue_filters(viewer)
+    where, _q, _status = _queue_filters(s, viewer)
     cs = list(s.scalars(select(Complaint).where(*where).order_by(Complaint.registered_at).limit(MAX_ROWS)))
     rows = rows_for(s, viewer, cs)
     event(s, None, "exported", viewer.actor, format=fmt, count=len(rows), posting=viewer.posting.id)
@@ -126,6 +129,7 @@ def evidence(s: Session, viewer: Viewer, ref: str):
         zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         zf.writestr("SHA256SUMS", "".join(f"{f['sha256']}  {f['name']}\n" for f in files))
         cert = render_template("console/certificate.html", c=c, files=files, now=now, viewer=viewer,
+                               who=identity(s, c, viewer),
                                station=s.get(Station, c.station_id) if c.station_id else None)
         zf.writestr("certificate.html", cert)
     event(s, c, "evidence_exported", viewer.actor, files=len(files))

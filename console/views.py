@@ -1,5 +1,6 @@
 """The officers' console: the queue, the ticket, its actions, walk-in/postal registration, the
-interpreter queue. Every ticket query is scoped by :mod:`console.scope`; every view and change of a
+interpreter queue. Every decision on which tickets a posting sees and whose identity is masked is
+:mod:`console.scope`'s (``complaint_filter``, ``load_ticket``, ``access``); every view and change of a
 ticket writes an Event.
 """
 
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
 import phonenumbers
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
@@ -19,8 +21,8 @@ from bot.types import ComplaintDraft
 from console import media
 from console.aggregates import OPEN
 from console.auth import Viewer, login_required
-from console.scope import complaint_filter
-from console.textsafe import citizen_text, mask_phone, neutralise
+from console.scope import MASK, access, complaint_filter, load_ticket
+from console.textsafe import citizen_text, mask_phone, neutralise, redact
 from models import Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
 from routing import actions
 
@@ -98,20 +100,18 @@ def station_names(s: Session) -> dict[int, Station]:
 
 
 def ticket_or_404(s: Session, viewer: Viewer, ref: str) -> Complaint:
-    """The ticket by reference if the viewer's scope holds it; otherwise 404 (never 403: no oracle)."""
-    ref = (ref or "").strip().upper()
-    if not REF_RX.match(ref):
-        abort(404)
-    c = s.scalar(select(Complaint).where(Complaint.ref == ref, complaint_filter(viewer.scope)))
+    """The ticket by reference if the viewer's posting may see it (:func:`console.scope.load_ticket`); else 404
+    (never 403: no oracle)."""
+    c = load_ticket(s, viewer.scope, ref) if REF_RX.match((ref or "").strip().upper()) else None
     if c is None:
         abort(404)
     return c
 
 
-def identity(c: Complaint, viewer: Viewer) -> dict:
-    """Name and phone as this viewer may see them (masked for confidential tickets)."""
-    if c.confidential and not viewer.scope.sees_identity:
-        return {"name": "(confidential)", "phone": "(confidential)", "masked": True}
+def identity(s: Session, c: Complaint, viewer: Viewer) -> dict:
+    """Name and phone as this viewer may see them: masked where :func:`console.scope.access` says so."""
+    if access(s, viewer.scope, c).masked:
+        return {"name": MASK, "phone": MASK, "masked": True}
     return {"name": c.complainant_name or "", "phone": c.phone or c.wa_id or "", "masked": False}
 
 
@@ -128,7 +128,7 @@ def time_left(c: Complaint, now) -> tuple[str, str]:
     return ("soon" if secs < 0.25 * sla else "ok"), f"{txt} left"
 
 
-def _queue_filters(viewer: Viewer):
+def _queue_filters(s: Session, viewer: Viewer):
     """Build the WHERE clauses from the query string (unknown values are a 400)."""
     z = get_zone()
     args = request.args
@@ -140,9 +140,11 @@ def _queue_filters(viewer: Viewer):
         if REF_RX.match(q.upper()):
             where.append(Complaint.ref == q.upper())
         elif phone:
-            where.append(Complaint.phone == phone)
-            if not viewer.scope.sees_identity:  # a number must not reveal who filed a confidential ticket
-                where.append(Complaint.confidential.is_not(True))
+            # a number must not confirm who filed a ticket whose identity is masked for this posting
+            ids = [c.id for c in s.scalars(select(Complaint).where(complaint_filter(viewer.scope),
+                                                                    Complaint.phone == phone).limit(5000))
+                   if not access(s, viewer.scope, c).masked]
+            where.append(Complaint.id.in_(ids))
         else:
             abort(400, "search takes a reference (e.g. KNP-7F3K9Q) or a phone number")
     elif status == "open":
@@ -173,7 +175,7 @@ def _queue_filters(viewer: Viewer):
 
 
 def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
-    where, q, status = _queue_filters(viewer)
+    where, q, status = _queue_filters(s, viewer)
     where += list(extra)
     total = s.scalar(select(func.count()).select_from(Complaint).where(*where))
     pages = max(1, math.ceil(total / PER_PAGE))
@@ -191,10 +193,10 @@ def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
         cls, left = time_left(c, now)
         st = stations.get(c.station_id)
         cat = z.category_by_key.get(c.category)
-        ident = identity(c, viewer)
+        ident = identity(s, c, viewer)
         items.append({"c": c, "cls": cls, "left": left, "station": st.name_en if st else "not routed",
                       "category": cat.name_en if cat else c.category, "who": ident,
-                      "summary": "(confidential)" if ident["masked"] else (c.description or "")[:90]})
+                      "summary": MASK if ident["masked"] else (c.description or "")[:90]})
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("console/queue.html", title=title, items=items, total=total, page=page, pages=pages,
                            q=q, status=status, args=args, categories=z.categories, channels=CHANNELS,
@@ -217,21 +219,57 @@ def interpreter_queue(s: Session, viewer: Viewer):
 
 
 def _conversation(s: Session, c: Complaint) -> list[Message]:
-    """The ticket's messages, and the citizen's messages in the two hours that led to it."""
-    cond = Message.complaint_id == c.id
-    if c.citizen_id:
-        cond = or_(cond, and_(Message.citizen_id == c.citizen_id, Message.complaint_id.is_(None),
-                              Message.created_at >= c.registered_at - timedelta(hours=2),
-                              Message.created_at <= c.registered_at + timedelta(minutes=2)))
-    return list(s.scalars(select(Message).where(cond).order_by(Message.created_at, Message.id).limit(500)))
+    """The ticket's own messages: the dialogue that led to it (linked at registration) and what was sent about it.
+
+    Never the citizen's other messages: those may be the turns of another ticket, at another station.
+    """
+    return list(s.scalars(select(Message).where(Message.complaint_id == c.id)
+                          .order_by(Message.created_at, Message.id).limit(500)))
 
 
-def ticket_attachments(s: Session, c: Complaint, messages: list[Message] | None = None) -> list[Attachment]:
-    mids = [m.id for m in (messages if messages is not None else _conversation(s, c))]
-    cond = Attachment.complaint_id == c.id
-    if mids:
-        cond = or_(cond, Attachment.message_id.in_(mids))
+def ticket_attachments(s: Session, c: Complaint) -> list[Attachment]:
+    """The ticket's files: linked to it, or to none and carried by one of its messages (as the attachment route)."""
+    own_msgs = select(Message.id).where(Message.complaint_id == c.id)
+    cond = or_(Attachment.complaint_id == c.id,
+               and_(Attachment.complaint_id.is_(None), Attachment.message_id.in_(own_msgs)))
     return list(s.scalars(select(Attachment).where(cond).order_by(Attachment.id)))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message as the conversation panel shows it to this viewer."""
+
+    direction: str
+    channel: str
+    created_at: datetime
+    body: str
+
+
+def identity_names(s: Session, c: Complaint, messages: list[Message]) -> list[str]:
+    """Every name the complainant goes by here: the complaint's, the citizen's, the WhatsApp profile names."""
+    cit = s.get(Citizen, c.citizen_id) if c.citizen_id else None
+    names = {c.complainant_name, cit.name if cit else None}
+    names |= {(m.payload or {}).get("ProfileName") for m in messages if isinstance(m.payload, dict)}
+    return sorted({n.strip() for n in names if isinstance(n, str) and n.strip()}, key=len, reverse=True)
+
+
+def redact_all(text: str | None, names: list[str]) -> str:
+    """:func:`console.textsafe.redact` for each of the complainant's names."""
+    out = redact(text)
+    for n in names:
+        out = redact(out, n)
+    return out
+
+
+def conversation_for(s: Session, c: Complaint, masked: bool) -> tuple[list[Turn], list[str]]:
+    """The conversation panel for a viewer: for a masked one the citizen's own words only (our replies may
+    repeat the name), with the complainant's names and numbers redacted, and no addresses. Also the names."""
+    messages = _conversation(s, c)
+    names = identity_names(s, c, messages) if masked else []
+    if masked:
+        return [Turn(m.direction, m.channel, m.created_at, redact_all(m.body, names))
+                for m in messages if m.direction == "in"], names
+    return [Turn(m.direction, m.channel, m.created_at, m.body) for m in messages], names
 
 
 def _actor_names(s: Session, events: list[Event]) -> dict[str, str]:
@@ -241,11 +279,19 @@ def _actor_names(s: Session, events: list[Event]) -> dict[str, str]:
     return names
 
 
+EVENT_LABELS = {"identity_unmasked": "Identity revealed", "action_refused": "Action refused"}
+
+
 def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = None, status: int = 200):
     z = get_zone()
-    messages = _conversation(s, c)
-    atts = ticket_attachments(s, c, messages)
+    ident = identity(s, c, viewer)
+    messages, names = conversation_for(s, c, ident["masked"])
+    atts = ticket_attachments(s, c)
+    transcripts = {a.id: redact_all(a.transcript, names) if ident["masked"] else a.transcript for a in atts}
     events = list(s.scalars(select(Event).where(Event.complaint_id == c.id).order_by(Event.at, Event.id)))
+    # an officer's free text in an Event (a reveal's reason) may name her too
+    event_data = {e.id: {k: redact_all(v, names) if ident["masked"] and k == "reason" and isinstance(v, str) else v
+                         for k, v in (e.data or {}).items()} for e in events}
     notes = list(s.scalars(select(Note).where(Note.complaint_id == c.id).order_by(Note.id))) if Note else []
     st = s.get(Station, c.station_id) if c.station_id else None
     postings = []
@@ -257,18 +303,17 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
     assigned = s.get(Posting, c.assigned_posting_id) if c.assigned_posting_id else None
     cat = z.category_by_key.get(c.category)
     cls, left = time_left(c, utcnow())
-    ident = identity(c, viewer)
-    if ident["masked"]:
-        messages = [m for m in messages if m.direction == "in"]  # our replies may repeat the name
-    elif c.phone:  # the citizen sent STOP: SMS alerts do not reach them, a call may be needed
+    if not ident["masked"] and c.phone:  # the citizen sent STOP: SMS alerts do not reach them, a call may be needed
         from channels.outbound import sms_stopped
 
         ident["sms_stopped"] = sms_stopped(s, c.phone)
     return render_template(
         "console/ticket.html", c=c, station=st, cat=cat, messages=messages, atts=atts, events=events,
         notes=notes, actor_names=_actor_names(s, events), postings=postings, assigned=assigned, cls=cls, left=left,
-        who=ident, outcomes=z.outcomes, stations=list(s.scalars(select(Station).where(Station.active)
-                                                                .order_by(Station.district, Station.name_en))),
+        who=ident, description=redact_all(c.description, names) if ident["masked"] else c.description,
+        transcripts=transcripts, event_labels=EVENT_LABELS, event_data=event_data,
+        can_unmask=ident["masked"] and viewer.scope.may_unmask, outcomes=z.outcomes,
+        stations=list(s.scalars(select(Station).where(Station.active).order_by(Station.district, Station.name_en))),
         can_supervise=viewer.role in supervisors(), can_dispose=viewer.role in disposers(),
         can_interpret=viewer.role in ("interpreter", "cell", "admin"), error=error, mask_phone=mask_phone,
         open=c.status in OPEN, fir_prompt=bool(cat and cat.cognizable and c.status in OPEN)), status
@@ -294,9 +339,12 @@ def _action_error():
     return getattr(actions, "ActionError", None) or type("NoActionError", (Exception,), {})
 
 
-CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same", "verification_required")
+CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same", "verification_required",
+             "not_confidential")
+FORBIDDEN = ("not_allowed",)
+# "unmask" is open to every role here: routing.actions.unmask_identity refuses roles config does not allow.
 ACTION_ROLES = {"assign": "sup", "reroute": "sup", "merge": "sup", "reopen": "sup", "close": "sup",
-                "verify": "sup", "dispose": "disp", "note": "any", "interpret": "interp"}
+                "verify": "sup", "dispose": "disp", "note": "any", "interpret": "interp", "unmask": "any"}
 
 
 @bp.post("/t/<ref>/<action>")
@@ -317,7 +365,7 @@ def act(s: Session, viewer: Viewer, ref: str, action: str):
     except _action_error() as exc:
         # The action changed nothing but wrote its 'action_refused' Event, which we keep (commit).
         code = getattr(exc, "code", None)
-        status = 409 if code in CONFLICTS else 400
+        status = 409 if code in CONFLICTS else 403 if code in FORBIDDEN else 400
         return render_ticket(s, viewer, c, error=getattr(exc, "message", None) or str(exc), status=status)
     flash(msg)
     if action == "interpret":
@@ -382,6 +430,12 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
         _act("verify_call", s, c, who, reached, satisfied, (f.get("note") or "")[:2000])
         return "Verification call recorded." + (" The citizen was not satisfied: reopened." if satisfied is False
                                                  and reached else "")
+    if action == "unmask":
+        reason = (f.get("reason") or "").strip()
+        if not reason:
+            abort(400, "reason: say why you must know who the complainant is")
+        actions.unmask_identity(s, c, who, viewer.posting.id, reason[:500])
+        return "Identity revealed to your posting for an hour; the reveal and its reason are in the timeline."
     if action == "interpret":
         text = (f.get("text") or "").strip()
         if not text:
@@ -407,16 +461,12 @@ def attachment(s: Session, viewer: Viewer, att_id: int, variant: str = "file"):
     att = s.get(Attachment, att_id)
     if att is None:
         abort(404)
+    # Its own ticket, or its message's; never one guessed through the citizen (that may be another ticket's).
     cid = att.complaint_id
     if cid is None and att.message_id:
         cid = s.scalar(select(Message.complaint_id).where(Message.id == att.message_id))
-        if cid is None:  # a message that led to a ticket: find the ticket through the citizen
-            m = s.get(Message, att.message_id)
-            cid = s.scalar(select(Complaint.id).where(Complaint.citizen_id == m.citizen_id,
-                                                      Complaint.registered_at >= m.created_at)
-                           .order_by(Complaint.registered_at).limit(1)) if m and m.citizen_id else None
-    c = s.scalar(select(Complaint).where(Complaint.id == cid, complaint_filter(viewer.scope))) if cid else None
-    if c is None:
+    c = s.get(Complaint, cid) if cid else None
+    if not access(s, viewer.scope, c).see:
         abort(404)
     path = media.resolve(att.keyframes_path if variant == "keyframes" else att.path)
     if path is None:

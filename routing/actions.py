@@ -512,3 +512,40 @@ def mark_emergency(session: Session, complaint: Complaint, actor: str) -> None:
         _restart_clock(c, now)
     event(session, c, "emergency", actor, at=now)
     _alert_duty_officer(session, c, actor, now)
+
+
+def unmask_identity(session: Session, complaint: Complaint, actor: str, posting_id: int, reason: str) -> Event:
+    """Reveal a confidential complainant's identity to one posting, for a reason, as an audit Event.
+
+    The posting must be the actor's, hold now, see the ticket, and be of a role config lets reveal
+    (``confidential_unmask_roles``; roles that always see identities need no reveal). The ``identity_unmasked``
+    Event (data: the posting and the reason) is what :func:`console.scope.access` honours for
+    :data:`console.scope.UNMASK_MINUTES`; it shows in the ticket's timeline.
+
+    Args:
+        session: the caller's session; the caller commits.
+        complaint: the ticket.
+        actor: ``officer:<id>``, the officer asking.
+        posting_id: the posting they act in.
+        reason: why they must know who the complainant is (required; at most 500 characters kept).
+
+    Returns:
+        The Event.
+
+    Raises:
+        ActionError: not_confidential, not_allowed, reason_required.
+    """
+    from console.scope import access, scope_of
+
+    c = complaint
+    if not c.confidential:
+        raise _refuse(session, c, "unmask", actor, "not_confidential", "this complaint's identity is not masked")
+    p = session.get(Posting, posting_id) if isinstance(posting_id, int) and not isinstance(posting_id, bool) else None
+    scope = scope_of(session, p) if p is not None and posting_is_active(p) and p.officer is not None \
+        and p.officer.active and actor == f"officer:{p.officer_id}" else None
+    if scope is None or not scope.may_unmask or not access(session, scope, c).see:
+        raise _refuse(session, c, "unmask", actor, "not_allowed", "your posting's role may not reveal identities")
+    reason = (reason or "").replace("\x00", "").strip()[:500]
+    if not reason:
+        raise _refuse(session, c, "unmask", actor, "reason_required", "give the reason for revealing the identity")
+    return event(session, c, "identity_unmasked", actor, posting=p.id, reason=reason)
