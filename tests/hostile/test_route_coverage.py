@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CONSOLE_SCOPE = ["tests/console/test_console.py::test_another_station_gets_404_and_scope_follows_the_posting",
                  "tests/console/test_console.py::test_confidential_identity_masked_for_roles_config_does_not_allow"]
+C = "tests/console/test_confidential_console.py::"
 API_SCOPE = ["tests/hostile/test_api_scope.py::test_an_eo_token_does_not_carry_the_same_officers_sho_posting_elsewhere",
              "tests/hostile/test_api_scope.py::test_a_transfer_or_a_posting_not_begun_revokes_the_token"]
 
@@ -59,15 +60,24 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     # the officers' console: every ticket through console.scope (one posting at a time)
     ("/console/", "GET"): ("scoped", CONSOLE_SCOPE),
     ("/console/interpreter", "GET"): ("scoped", CONSOLE_SCOPE),
-    ("/console/t/<ref>", "GET"): ("scoped", CONSOLE_SCOPE),
-    ("/console/t/<ref>/<action>", "POST"): ("scoped", CONSOLE_SCOPE),
+    ("/console/t/<ref>", "GET"): ("scoped", CONSOLE_SCOPE + [
+        C + "test_ticket_page_shows_only_its_own_turns_not_the_citizens_confidential_complaint",
+        C + "test_masked_viewer_reads_the_conversation_without_her_name_or_number"]),
+    ("/console/t/<ref>/<action>", "POST"): ("scoped", CONSOLE_SCOPE + [
+        C + "test_unmask_needs_an_allowed_role_and_a_reason_and_is_in_the_timeline"]),
     ("/console/t/<ref>/evidence.zip", "GET"): ("scoped", [
-        "tests/console/test_console.py::test_evidence_bundle_lists_files_with_sha256"]),
-    ("/console/attachment/<int:att_id>", "GET"): ("scoped", CONSOLE_SCOPE),
-    ("/console/attachment/<int:att_id>/<variant>", "GET"): ("scoped", CONSOLE_SCOPE),
-    ("/console/export.<fmt>", "GET"): ("scoped", ["tests/console/test_console.py::test_export_is_scoped_and_audited"]),
+        "tests/console/test_console.py::test_evidence_bundle_lists_files_with_sha256",
+        C + "test_evidence_zip_holds_only_this_tickets_files",
+        C + "test_exports_and_evidence_mask_exactly_as_the_page_does"]),
+    ("/console/attachment/<int:att_id>", "GET"): ("scoped", [
+        C + "test_attachment_is_served_only_through_its_own_ticket"]),
+    ("/console/attachment/<int:att_id>/<variant>", "GET"): ("scoped", [
+        C + "test_attachment_is_served_only_through_its_own_ticket"]),
+    ("/console/export.<fmt>", "GET"): ("scoped", ["tests/console/test_console.py::test_export_is_scoped_and_audited",
+                                                  C + "test_exports_and_evidence_mask_exactly_as_the_page_does"]),
     ("/console/dashboard", "GET"): ("scoped", [
-        "tests/console/test_console.py::test_dashboard_aggregates_follow_events_and_match_a_rebuild"]),
+        "tests/console/test_console.py::test_dashboard_aggregates_follow_events_and_match_a_rebuild",
+        C + "test_dashboard_feedback_follows_the_same_rule"]),
     ("/console/new", "GET"): ("scoped", CONSOLE_SCOPE),
     ("/console/new", "POST"): ("scoped", CONSOLE_SCOPE),
     ("/console/posting", "POST"): ("scoped", CONSOLE_SCOPE),
