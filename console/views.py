@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 import phonenumbers
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
@@ -289,10 +290,11 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
     atts = ticket_attachments(s, c)
     transcripts = {a.id: redact_all(a.transcript, names) if ident["masked"] else a.transcript for a in atts}
     events = list(s.scalars(select(Event).where(Event.complaint_id == c.id).order_by(Event.at, Event.id)))
-    # an officer's free text in an Event (a reveal's reason) may name her too
-    event_data = {e.id: {k: redact_all(v, names) if ident["masked"] and k == "reason" and isinstance(v, str) else v
-                         for k, v in (e.data or {}).items()} for e in events}
+    event_data = {e.id: dict(e.data or {}) for e in events}
     notes = list(s.scalars(select(Note).where(Note.complaint_id == c.id).order_by(Note.id))) if Note else []
+    if ident["masked"]:  # an officer's note (a reveal's reason) may name her too
+        notes = [SimpleNamespace(actor=n.actor, created_at=n.created_at, text=redact_all(n.text, names))
+                 for n in notes]
     st = s.get(Station, c.station_id) if c.station_id else None
     postings = []
     if c.station_id:
@@ -435,7 +437,7 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
         if not reason:
             abort(400, "reason: say why you must know who the complainant is")
         actions.unmask_identity(s, c, who, viewer.posting.id, reason[:500])
-        return "Identity revealed to your posting for an hour; the reveal and its reason are in the timeline."
+        return "Identity revealed to your posting for an hour; the reveal is in the timeline, its reason in the notes."
     if action == "interpret":
         text = (f.get("text") or "").strip()
         if not text:

@@ -519,8 +519,9 @@ def unmask_identity(session: Session, complaint: Complaint, actor: str, posting_
 
     The posting must be the actor's, hold now, see the ticket, and be of a role config lets reveal
     (``confidential_unmask_roles``; roles that always see identities need no reveal). The ``identity_unmasked``
-    Event (data: the posting and the reason) is what :func:`console.scope.access` honours for
-    :data:`console.scope.UNMASK_MINUTES`; it shows in the ticket's timeline.
+    Event (data: the posting and the note holding the reason) is what :func:`console.scope.access` honours
+    for :data:`console.scope.UNMASK_MINUTES`; it shows in the ticket's timeline. The reason is an officer's
+    free text that may name the complainant, so it is a Note (erased by retention), never Event data.
 
     Args:
         session: the caller's session; the caller commits.
@@ -548,4 +549,5 @@ def unmask_identity(session: Session, complaint: Complaint, actor: str, posting_
     reason = (reason or "").replace("\x00", "").strip()[:500]
     if not reason:
         raise _refuse(session, c, "unmask", actor, "reason_required", "give the reason for revealing the identity")
-    return event(session, c, "identity_unmasked", actor, posting=p.id, reason=reason)
+    n = _note(session, c, f"Identity revealed: {reason}", actor)
+    return event(session, c, "identity_unmasked", actor, posting=p.id, note=n.id)
