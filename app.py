@@ -13,9 +13,11 @@ import logging
 import os
 import sys
 import time
+from datetime import timedelta
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import channels
 from channels import twilio as tw
@@ -39,6 +41,43 @@ def check_environment() -> None:
     missing = [k for k in need if not os.environ.get(k, "").strip()]
     if missing:
         raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")
+
+
+def trusted_proxies() -> int:
+    """``BHAROSA_TRUSTED_PROXIES``: how many proxies in front of the app append to X-Forwarded-For (default 0).
+
+    Raises:
+        ConfigError: the value is not a non-negative integer.
+    """
+    raw = os.environ.get("BHAROSA_TRUSTED_PROXIES", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit() or int(raw) > 10:
+        raise ConfigError(f"environment: BHAROSA_TRUSTED_PROXIES must be a whole number of proxies from 0 to 10 "
+                          f"(got {raw!r})")
+    return int(raw)
+
+
+# One policy for every page (console, citizen web, errors): only our own scripts and styles, no framing.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def security_headers(resp: Response) -> Response:
+    """Headers for every response: no framing, no sniffing, same-origin referrers; a CSP and no-store on
+    everything but static files (pages hold complainants' names, phones and stories; webhooks lose nothing)."""
+    h = resp.headers
+    h["X-Frame-Options"] = "DENY"
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Referrer-Policy"] = "same-origin"
+    endpoint = request.endpoint or ""
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return resp
+    # The dev-only simulator page carries its own inline script and style: framing is all it forbids.
+    h["Content-Security-Policy"] = "frame-ancestors 'none'" if request.blueprint == "simulator" else CSP
+    h["Cache-Control"] = "no-store"
+    h.pop("Expires", None)
+    return resp
 
 
 def secret_key() -> str:
@@ -78,10 +117,20 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     get_zone()  # validate the zone before serving anything
     if check_env:
         check_environment()
+    proxies = trusted_proxies()
+    from console.auth import SESSION_HOURS
+
     app = Flask(__name__, static_folder=None)
     app.config.update(SECRET_KEY=secret_key(),
-                      MAX_CONTENT_LENGTH=64 * 1024 * 1024, JSON_AS_ASCII=False)
+                      MAX_CONTENT_LENGTH=64 * 1024 * 1024, JSON_AS_ASCII=False,
+                      # The console's cookie: https only outside dev mode (http://127.0.0.1 in dev), never read
+                      # by scripts, not sent on cross-site posts; the server ends the session behind it.
+                      SESSION_COOKIE_SECURE=not tw.is_dev(), SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
     app.config.update(overrides)
+    if proxies:  # request.remote_addr (rate limits, sign-in budgets) and the scheme as the client sent them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    app.after_request(security_headers)
     app.json.ensure_ascii = False
     db.init(database_url)
     for bp in channels.blueprints():
@@ -132,6 +181,7 @@ def main(argv: list[str]) -> int:
         if argv[:1] == ["check"]:  # the zone and the environment, before anything starts
             get_zone()
             check_environment()
+            trusted_proxies()
             print("configuration ok")
             return 0
         if argv[:1] == ["init"]:

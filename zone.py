@@ -83,10 +83,34 @@ class Limits(_Strict):
     api_per_minute: int = Field(600, ge=1)
     # An officer's API token works this many days after it is issued.
     api_token_days: int = Field(90, ge=1)
+    # The citizen web page's one-time codes (SMS pumping): mobiles of these countries only (ISO 3166 codes),
+    # at most so many codes an hour per client address, and so many an hour for the whole service.
+    otp_countries: list[str] = Field(["IN"], min_length=1)
+    otp_per_address_per_hour: int = Field(10, ge=1)
+    otp_per_hour: int = Field(500, ge=1)
+
+    @field_validator("otp_countries")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        import phonenumbers
+
+        for code in v:
+            if code not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"{code!r} is not a country code such as IN")
+        return v
 
 
 class Retention(_Strict):
     closed_days: int = Field(365, ge=1)
+
+
+class Console(_Strict):
+    """The officers' console: minutes without a page view after which a session is signed out.
+
+    At most 720 (the 12 hours a console session lasts however busy it is).
+    """
+
+    idle_minutes: int = Field(30, ge=1, le=720, strict=True)
 
 
 class Closing(_Strict):
@@ -188,6 +212,7 @@ class Zone(_Strict):
     conversation: Conversation = Conversation()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    console: Console = Console()
     voice: Voice = Voice()
     closing: Closing = Closing()
     ranks: dict[str, Names]

@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     base.dispose()
 
     from app import create_app
-    from console.auth import set_credentials
+    from console.auth import open_session, set_credentials
     from models import Base, Officer, Posting, Station, db
     from routing.seed import seed
     from routing.stations import sync_stations
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
             o = s.scalar(sa.select(Officer).where(Officer.username == user))
             set_credentials(o, "bench password 123")
             p = s.scalar(sa.select(Posting).where(Posting.officer_id == o.id))
-            creds[user] = (o.id, p.id, o.password_hash[-16:])
+            creds[user] = (o.id, p.id)
     hot, quiet = stations["KNP-KOTWALI"], stations["KNP-COLONELGANJ"]
     others = [i for c, i in stations.items() if i not in (hot, quiet)]
     t = time.perf_counter()
@@ -162,9 +162,10 @@ def main(argv: list[str]) -> int:
 
     def client_for(user):
         cl = app.test_client()
-        oid, pid, pw = creds[user]
+        with db.session() as s:
+            sid = open_session(s, *creds[user])
         with cl.session_transaction() as sess:
-            sess.update(officer_id=oid, posting_id=pid, login_at=time.time(), pw=pw, csrf="x")
+            sess.update(sid=sid, csrf="x")
         return cl
 
     def get(cl, path, must=200):

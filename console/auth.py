@@ -1,7 +1,17 @@
-"""Sign-in for officers: argon2 passwords, a TOTP second factor, Flask sessions, CSRF, throttling.
+"""Sign-in for officers: argon2 passwords, a TOTP second factor, server-side sessions, CSRF, throttling.
 
-Repeated failures slow down the next try for that username *from that address* (an exponential
-delay, capped); nobody is ever locked out, so an attacker cannot lock an SHO out of the console.
+Repeated failures slow down that *username* from every address (an exponential delay, capped), but
+the right password with a fresh code signs in even during the delay: nobody is ever locked out, so
+an attacker cannot lock an SHO out of the console. Each client address has a budget of failures too
+(``ADDR_FAILURES``, then a wait of ``ADDR_WINDOW_S``, refused before any hashing); the address is
+``request.remote_addr``, which app.py's ProxyFix takes from X-Forwarded-For only through the
+``BHAROSA_TRUSTED_PROXIES`` proxies in front of the app.
+
+The password is verified (argon2, slow by design) with no database transaction open: one short read
+before it, one short write after it, so sign-ins never hold SQLite's write lock while hashing.
+
+The session cookie holds only a random id (and the CSRF token); its sha256 names a ``console_session``
+row that logout, an idle timeout (``console.idle_minutes``), ``SESSION_HOURS`` or a new password end.
 
 ``python -m console.auth passwd USERNAME`` sets an officer's password and prints a new TOTP secret
 (as an otpauth:// URI for an authenticator app).
@@ -16,18 +26,19 @@ import hmac
 import secrets
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, object_session
 
 from console.scope import Scope, active_postings, scope_of
-from models import Officer, Posting, db, utcnow
+from models import ConsoleSession, Officer, Posting, db, utcnow
 from models.tables import LoginThrottle
 from zone import get_zone
 
@@ -36,9 +47,13 @@ bp = Blueprint("console_auth", __name__, url_prefix="/console", template_folder=
 HASHER = PasswordHasher()
 # A hash to verify against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
-FREE_FAILURES = 3  # failures allowed before any delay
+FREE_FAILURES = 3  # failures of one username allowed before any delay
 MAX_DELAY_S = 300
-SESSION_HOURS = 12
+USER_MEMORY_S = 24 * 3600  # a username's failures are forgotten after a day without one
+ADDR_FAILURES = 30  # failed sign-ins one address may make (a station's NAT holds many officers) ...
+ADDR_WINDOW_S = 900  # ... before it waits this long after its last failure
+SESSION_HOURS = 12  # a session ends this long after sign-in, however busy
+SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often (not on every page view)
 CSRF_EXEMPT_PREFIXES = ("/open311/",)  # api_key, not cookies
 ISSUER = "Bharosa"
 TOTP_WINDOW = 1  # steps either side of now a code may be for (clock drift between phone and server)
@@ -47,11 +62,19 @@ totp_clock = time.time  # seconds since the epoch for TOTP steps; tests replace 
 
 # -- passwords and TOTP ----------------------------------------------------------------------
 def set_credentials(officer: Officer, password: str, *, new_totp: bool = True) -> str | None:
-    """Hash and set an officer's password; with ``new_totp``, draw a TOTP secret. Returns the secret."""
+    """Hash and set an officer's password; with ``new_totp``, draw a TOTP secret. Returns the secret.
+
+    The officer's open console sessions end (in the officer's database session, when it has one): a
+    cookie taken before the change is worth nothing after it.
+    """
     officer.password_hash = HASHER.hash(password)
     if new_totp or not officer.totp_secret:
         officer.totp_secret = pyotp.random_base32()
         officer.totp_last_step = None  # steps used with the old secret say nothing about the new one
+    s = object_session(officer)
+    if s is not None and officer.id is not None:
+        s.execute(update(ConsoleSession).where(ConsoleSession.officer_id == officer.id,
+                                               ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
     return officer.totp_secret
 
 
@@ -59,10 +82,10 @@ def totp_uri(officer: Officer) -> str:
     return pyotp.TOTP(officer.totp_secret).provisioning_uri(name=officer.username, issuer_name=ISSUER)
 
 
-def _check_password(officer: Officer | None, password: str) -> bool:
+def _check_password(password_hash: str | None, password: str) -> bool:
+    """argon2 verify; an unknown officer or one without a password costs the same time and fails."""
     try:
-        return HASHER.verify(officer.password_hash if officer and officer.password_hash else _DUMMY_HASH,
-                             password) and officer is not None and bool(officer.password_hash)
+        return HASHER.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -77,33 +100,37 @@ def _totp_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
-def _check_totp(s: Session, officer: Officer, code: str) -> bool:
+def _code_step(secret: str | None, code: str) -> int | None:
+    """The time-step a typed code is for (spaces and dashes ignored), or None."""
+    code = "".join(ch for ch in code if ch.isdigit())
+    if not secret or len(code) != 6:
+        return None
+    return _totp_step(secret, code, totp_clock())
+
+
+def _claim_step(s: Session, officer_id: int, password_hash: str, step: int) -> bool:
     """True once per code: the code's time-step must be later than the last one this officer used.
 
     The step is claimed with one conditional UPDATE, so of two sign-ins racing with the same code
     exactly one matches the row (PostgreSQL re-checks the WHERE after the other's commit; SQLite's
-    BEGIN IMMEDIATE serialises the writers). A replayed code fails like any wrong code.
+    BEGIN IMMEDIATE serialises the writers). A replayed code fails like any wrong code. The row must
+    still hold the password hash that was verified (outside this transaction) and be active.
     """
-    code = "".join(ch for ch in code if ch.isdigit())
-    if not officer.totp_secret or len(code) != 6:
-        return False
-    step = _totp_step(officer.totp_secret, code, totp_clock())
-    if step is None:
-        return False
     claimed = s.execute(update(Officer)
-                        .where(Officer.id == officer.id,
+                        .where(Officer.id == officer_id, Officer.active.is_(True),
+                               Officer.password_hash == password_hash,
                                or_(Officer.totp_last_step.is_(None), Officer.totp_last_step < step))
                         .values(totp_last_step=step)
                         .execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
-        return False
-    set_committed_value(officer, "totp_last_step", step)  # what the row now holds; nothing more to flush
-    return True
+    return claimed.rowcount == 1
 
 
 # -- throttling ------------------------------------------------------------------------------
-def _throttle_key(username: str, ip: str) -> str:
-    return hashlib.sha256(f"{username.strip().lower()}|{ip}".encode()).hexdigest()
+def _throttle_key(kind: str, value: str) -> str:
+    """The login_throttle key of a username (``kind="user"``) or a client address (``kind="addr"``)."""
+    if kind == "user":
+        value = value.strip().lower()
+    return hashlib.sha256(f"{kind}|{value}".encode()).hexdigest()
 
 
 def delay_for(failures: int) -> float:
@@ -113,21 +140,31 @@ def delay_for(failures: int) -> float:
     return float(min(MAX_DELAY_S, 2 ** (failures - FREE_FAILURES)))
 
 
-def wait_left(session: Session, key: str) -> float:
-    row = session.get(LoginThrottle, key)
+def _user_wait(row: LoginThrottle | None, now: datetime) -> float:
+    """Seconds the username's delay still runs (0: none)."""
     if row is None:
         return 0.0
-    left = (row.last_failure_at + timedelta(seconds=delay_for(row.failures)) - utcnow()).total_seconds()
-    return max(0.0, left)
+    return max(0.0, (row.last_failure_at + timedelta(seconds=delay_for(row.failures)) - now).total_seconds())
 
 
-def _record_failure(session: Session, key: str) -> None:
-    row = session.get(LoginThrottle, key)
-    if row is None:
-        session.add(LoginThrottle(key=key, failures=1, last_failure_at=utcnow()))
-    else:
-        row.failures += 1
-        row.last_failure_at = utcnow()
+def _addr_wait(row: LoginThrottle | None, now: datetime) -> float:
+    """Seconds until an address over its budget may try again (0: within budget)."""
+    if row is None or row.failures < ADDR_FAILURES:
+        return 0.0
+    return max(0.0, (row.last_failure_at + timedelta(seconds=ADDR_WINDOW_S) - now).total_seconds())
+
+
+def _record_failure(s: Session, key: str, forget_after_s: int) -> None:
+    """One more failure for ``key``, counted from 1 again after ``forget_after_s`` without one.
+
+    One upsert: concurrent failures neither lose a count nor collide on the insert.
+    """
+    now = utcnow()
+    t = LoginThrottle.__table__
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    failures = case((t.c.last_failure_at < now - timedelta(seconds=forget_after_s), 1), else_=t.c.failures + 1)
+    s.execute(insert(t).values(key=key, failures=1, last_failure_at=now)
+              .on_conflict_do_update(index_elements=[t.c.key], set_={"failures": failures, "last_failure_at": now}))
 
 
 # -- CSRF ------------------------------------------------------------------------------------
@@ -160,8 +197,10 @@ def _globals():
 class Viewer:
     """The signed-in officer, the posting they act in, and its scope."""
 
-    def __init__(self, officer: Officer, posting: Posting, scope: Scope, postings: list[Posting]) -> None:
+    def __init__(self, officer: Officer, posting: Posting, scope: Scope, postings: list[Posting],
+                 console_session: ConsoleSession | None = None) -> None:
         self.officer, self.posting, self.scope, self.postings = officer, posting, scope, postings
+        self.console_session = console_session
 
     @property
     def role(self) -> str:
@@ -172,19 +211,50 @@ class Viewer:
         return f"officer:{self.officer.id}"
 
 
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def open_session(s: Session, officer_id: int, posting_id: int) -> str:
+    """Open a console session for an officer acting in a posting.
+
+    Returns:
+        The random id to keep in the cookie as ``session["sid"]``; only its sha256 is stored.
+    """
+    sid, now = secrets.token_urlsafe(32), utcnow()
+    s.add(ConsoleSession(sid_hash=_sid_hash(sid), officer_id=officer_id, posting_id=posting_id, created_at=now,
+                         last_seen_at=now))
+    return sid
+
+
 def load_viewer(s: Session) -> Viewer | None:
-    """The viewer of this request from the session cookie, or None (expired, ended posting, inactive)."""
-    oid, pid, at = session.get("officer_id"), session.get("posting_id"), session.get("login_at", 0)
-    if not oid or utcnow().timestamp() - at > SESSION_HOURS * 3600:
+    """The viewer of this request from the session cookie's id and its ``console_session`` row, or None.
+
+    None when the row is missing or ended, idle longer than ``console.idle_minutes``, older than
+    ``SESSION_HOURS``, or its officer is inactive or its posting no longer holds. An idle or expired
+    row is ended here; ``last_seen_at`` moves on at most once a minute.
+    """
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid:
         return None
-    officer = s.get(Officer, oid)
-    if officer is None or not officer.active or session.get("pw") != (officer.password_hash or "")[-16:]:
+    row = s.scalar(select(ConsoleSession).where(ConsoleSession.sid_hash == _sid_hash(sid)))
+    if row is None or row.ended_at is not None:
+        return None
+    now = utcnow()
+    if (now - row.last_seen_at > timedelta(minutes=get_zone().console.idle_minutes)
+            or now - row.created_at > timedelta(hours=SESSION_HOURS)):
+        row.ended_at = now
+        return None
+    officer = s.get(Officer, row.officer_id)
+    if officer is None or not officer.active:
         return None
     postings = active_postings(s, officer.id)
-    posting = next((p for p in postings if p.id == pid), None)
+    posting = next((p for p in postings if p.id == row.posting_id), None)
     if posting is None:
         return None
-    return Viewer(officer, posting, scope_of(s, posting), postings)
+    if now - row.last_seen_at >= SEEN_EVERY:
+        row.last_seen_at = now
+    return Viewer(officer, posting, scope_of(s, posting), postings, row)
 
 
 def login_required(roles: tuple[str, ...] | None = None):
@@ -196,7 +266,7 @@ def login_required(roles: tuple[str, ...] | None = None):
             with db.session() as s:
                 viewer = load_viewer(s)
                 if viewer is None:
-                    session.pop("officer_id", None)
+                    session.pop("sid", None)
                     return redirect(url_for("console_auth.login", next=request.full_path))
                 if roles and viewer.role not in roles:
                     abort(403, "your posting's role may not do this")
@@ -214,6 +284,14 @@ def _safe_next(target: str | None) -> str:
     return url_for("console.queue")
 
 
+def _login_page(error: str | None = None, status: int = 200, retry_after: float | None = None):
+    resp = current_app.make_response((render_template("console/login.html", error=error,
+                                                       next=request.form.get("next", "")), status))
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(int(retry_after) + 1)
+    return resp
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Sign in with username, password and the 6-digit code from the authenticator app."""
@@ -222,43 +300,59 @@ def login():
     username = (request.form.get("username") or "").strip()[:80]
     password = request.form.get("password") or ""
     code = request.form.get("code") or ""
-    ip = request.remote_addr or "?"
-    key = _throttle_key(username, ip)
+    user_key, addr_key = _throttle_key("user", username), _throttle_key("addr", request.remote_addr or "?")
+    # 1. A short read: the address's budget, the username's delay, the officer's row.
+    now = utcnow()
     with db.session() as s:
-        left = wait_left(s, key)
-        if left > 0:
-            resp = current_app.make_response((render_template(
-                "console/login.html", error=f"Too many failed tries. Wait {int(left) + 1} s and try again.",
-                next=request.form.get("next", "")), 429))
-            resp.headers["Retry-After"] = str(int(left) + 1)
-            return resp
-        officer = s.scalar(select(Officer).where(Officer.username == username)) if username else None
-        ok = _check_password(officer, password) and officer.active and _check_totp(s, officer, code)
-        postings = active_postings(s, officer.id) if ok else []
+        addr_wait = _addr_wait(s.get(LoginThrottle, addr_key), now)
+        user_wait = _user_wait(s.get(LoginThrottle, user_key), now)
+        officer = s.scalar(select(Officer).where(Officer.username == username)) if username and not addr_wait else None
+        oid, pw_hash, secret, active = ((officer.id, officer.password_hash, officer.totp_secret, officer.active)
+                                        if officer else (None, None, None, False))
+    if addr_wait:  # before any hashing: a flood from one address costs us no CPU
+        return _login_page("Too many failed sign-ins from your network. Wait and try again.", 429, addr_wait)
+    # 2. argon2, with no transaction open (and a rehash, should the parameters have changed).
+    pw_ok = _check_password(pw_hash, password) and active
+    step = _code_step(secret, code) if pw_ok else None
+    new_hash = HASHER.hash(password) if step is not None and HASHER.check_needs_rehash(pw_hash) else None
+    # 3. A short write: claim the code's step and open the session, or count the failure.
+    from routing.actions import event
+
+    with db.session() as s:
+        ok = step is not None and _claim_step(s, oid, pw_hash, step)
+        postings = active_postings(s, oid) if ok else []
         if not ok or not postings:
-            _record_failure(s, key)
-            from routing.actions import event
-
-            event(s, None, "login_failed", "anonymous", user_known=officer is not None)
-            msg = "Wrong username, password or code." if not ok else "You have no current posting."
-            return render_template("console/login.html", error=msg, next=request.form.get("next", "")), 401
-        row = s.get(LoginThrottle, key)
-        if row is not None:
-            s.delete(row)
-        if HASHER.check_needs_rehash(officer.password_hash):
-            officer.password_hash = HASHER.hash(password)
-        from routing.actions import event
-
-        event(s, None, "login", f"officer:{officer.id}", posting=postings[0].id)
-        session.clear()
-        session.permanent = True
-        session.update(officer_id=officer.id, posting_id=postings[0].id, login_at=utcnow().timestamp(),
-                       pw=officer.password_hash[-16:], csrf=secrets.token_urlsafe(32))
+            _record_failure(s, user_key, USER_MEMORY_S)
+            _record_failure(s, addr_key, ADDR_WINDOW_S)
+            event(s, None, "login_failed", "anonymous", user_known=oid is not None)
+            if ok:
+                return _login_page("You have no current posting.", 401)
+            if user_wait:  # during the delay every failure answers alike: no hint the password was right
+                left = delay_for(s.get(LoginThrottle, user_key).failures)
+                return _login_page("Too many failed tries for this username. Wait and try again, or sign in "
+                                   "with the right password and a fresh code.", 429, left)
+            return _login_page("Wrong username, password or code.", 401)
+        # Both factors proved: the username's delay is over (an address's budget is not reset by one success).
+        s.execute(LoginThrottle.__table__.delete().where(LoginThrottle.key == user_key))
+        if new_hash:
+            s.execute(update(Officer).where(Officer.id == oid, Officer.password_hash == pw_hash)
+                      .values(password_hash=new_hash))
+        sid = open_session(s, oid, postings[0].id)
+        event(s, None, "login", f"officer:{oid}", posting=postings[0].id)
+    session.clear()  # nothing from before the sign-in survives (session fixation)
+    session.permanent = True
+    session.update(sid=sid, csrf=secrets.token_urlsafe(32))
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 def logout():
+    """End the session on the server too: a copy of the cookie is refused from now on."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        with db.session() as s:
+            s.execute(update(ConsoleSession).where(ConsoleSession.sid_hash == _sid_hash(sid),
+                                                   ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
     session.clear()
     return redirect(url_for("console_auth.login"))
 
@@ -266,14 +360,14 @@ def logout():
 @bp.post("/posting")
 @login_required()
 def switch_posting(s: Session, viewer: Viewer):
-    """Act in another of the officer's current postings."""
+    """Act in another of the officer's current postings (kept on the server-side session)."""
     try:
         pid = int(request.form.get("posting_id", ""))
     except ValueError:
         abort(400, "posting_id must be a number")
     if pid not in {p.id for p in viewer.postings}:
         abort(404)
-    session["posting_id"] = pid
+    viewer.console_session.posting_id = pid
     flash("Posting changed.")
     return redirect(url_for("console.queue"))
 
