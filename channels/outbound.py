@@ -43,6 +43,19 @@ from routing.actions import event
 from zone import get_zone
 
 SMS_MAX = SMS_MAX_CHARS
+CODE_MASK = "••••••"  # a one-time code, once Twilio took it or refused it for good (console.web writes the same)
+
+
+def _code_of(payload: dict) -> str | None:
+    """The one-time code an 'otp' send carries, until it is masked."""
+    code = (payload.get("values") or {}).get("code") if payload.get("template") == "otp" else None
+    return code if code and code != CODE_MASK else None
+
+
+def _forget_code(row: Outbox, code: str | None) -> None:
+    # The code is needed only until it is sent (a retry re-renders it); then no stored body keeps it.
+    if code:
+        row.payload = {**row.payload, "values": {**row.payload["values"], "code": CODE_MASK}}
 
 
 def render(payload: dict) -> str:
@@ -156,6 +169,7 @@ def deliver(session: Session, row: Outbox) -> None:
             rq retries with :data:`routing.jobs.RETRY`); permanent failures are recorded, not raised.
     """
     payload = row.payload
+    code = _code_of(payload)
 
     def complaint() -> Complaint | None:  # only for the Events of a failure: not loaded on the common path
         return session.get(Complaint, payload.get("complaint_id")) if payload.get("complaint_id") else None
@@ -170,11 +184,13 @@ def deliver(session: Session, row: Outbox) -> None:
         event(session, complaint(), "send_failed", "worker", template=payload.get("template"), code=exc.code,
               reason="dlt_mismatch" if "DLT" in exc.message else "no_route")
         ob.mark_failed(session, row.id, str(exc))
+        _forget_code(row, code)
         return
     parts = [body] if extra.get("content_sid") else split_for(channel, body) or [body]
     if row.status == "sending":
         if all(i in done for i in range(len(parts))):
             ob.mark_done(session, row.id, done[0].sid)
+            _forget_code(row, code)
             return
         event(session, complaint(), "resend_unknown", "worker", outbox=row.id)
     # Commit 'sending' before the call: from here a crash means "maybe sent" (the window).
@@ -200,11 +216,14 @@ def deliver(session: Session, row: Outbox) -> None:
                 session.commit()
                 raise
             msg.status, msg.error_code = "failed", str(exc.code or "")[:16]
+            msg.body = text.replace(code, CODE_MASK) if code else text
             session.add(msg)
             event(session, complaint(), "send_failed", "worker", template=payload.get("template"), code=exc.code)
             ob.mark_failed(session, row.id, str(exc))
+            _forget_code(row, code)
             return
         msg.status, msg.sid = status, sid
+        msg.body = text.replace(code, CODE_MASK) if code else text
         early = session.scalar(select(Message).where(Message.sid == sid))
         if early is None:
             session.add(msg)
@@ -216,4 +235,5 @@ def deliver(session: Session, row: Outbox) -> None:
         first_sid = first_sid or sid
         if i < len(parts) - 1:
             session.commit()  # this part is sent: never again
+    _forget_code(row, code)
     ob.mark_done(session, row.id, first_sid)  # the last part commits with the row's 'done' (the caller commits)

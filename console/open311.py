@@ -2,8 +2,14 @@
 filters; POST with an api_key files a complaint that routes like any other), request by id; JSON
 and XML as the spec says (http://wiki.open311.org/GeoReport_v2).
 
-Without an api_key, GET shows no personal data: no name or phone ever, phone numbers and e-mail
-addresses cut out of descriptions, no description, address or location of a confidential ticket.
+What is published goes through the one scope rule, :data:`console.scope.PUBLIC`: a confidential ticket
+never appears (not listed, not by id: 404), with or without a key, and an identity is always masked.
+Without an api_key a request shows its category, status, station, dates and a location rounded to about a
+kilometre: no description and no address (the citizen's own words name people). A client with a valid
+api_key also gets the description, the address and the exact location, with names and numbers taken out
+(:func:`console.textsafe.redact`: the complainant's name, self-introductions, phone/Aadhaar/account
+numbers, e-mail addresses and vehicle registration numbers). The rate limit counts per verified key, and
+per client address for everything else (a made-up key is no key).
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 from dateutil import parser as dtparser
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from bot.types import ComplaintDraft
 from channels.base import clean_text
-from console.textsafe import strip_controls
+from console.scope import PUBLIC, access, complaint_filter
+from console.textsafe import redact, strip_controls
 from models import Citizen, Complaint, Station, db, utcnow
 from models.tables import ApiKey
 from routing import actions
@@ -30,12 +37,14 @@ from zone import get_zone
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FORMATS = {"json": "application/json", "xml": "text/xml"}
-MAX_REQUESTS = 1000
+MAX_REQUESTS = 1000  # the largest page (page_size), and the default one
+MAX_PAGE = 100_000
 DEFAULT_DAYS = 90
+# Dates a client may ask about: wide enough for any real query, narrow enough that no arithmetic overflows.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 CLOSED = ("disposed", "closed")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_PHONE_RX = re.compile(r"\+?\d[\d\s().-]{6,}\d")
-_EMAIL_RX = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_ID_RX = re.compile(r"[A-Z]{3}-[A-Z0-9]{6}")
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -94,8 +103,8 @@ def _rate_limit():
     """``limits.api_per_minute`` per api_key, or per address for requests without one; then 429."""
     from channels.flood import over_limit
 
-    key = (request.values.get("api_key") or "")[:200]
-    who = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else f"ip:{request.remote_addr}"
+    kid = _key_id()  # a made-up key is no key: counted by address, so a fresh one resets nothing
+    who = f"key:{kid}" if kid is not None else f"ip:{request.remote_addr}"
     if over_limit(f"open311:{who}", get_zone().limits.api_per_minute):
         abort(429, "too many requests this minute; wait and try again")
 
@@ -111,13 +120,30 @@ def _check_jurisdiction() -> None:
         abort(404, f"unknown jurisdiction_id; this endpoint serves '{get_zone().zone.key}'")
 
 
-def api_key_ok(session) -> bool:
+def _key_id() -> int | None:
+    """The id of the active api_key this request carries, else None (looked up once a request)."""
+    if "open311_key" not in g:
+        key = request.values.get("api_key") or ""
+        kid = None
+        if key and len(key) <= 200:
+            digest = hashlib.sha256(key.encode()).hexdigest()
+            with db.session() as s:
+                kid = s.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest, ApiKey.active))
+        g.open311_key = kid
+    return g.open311_key
+
+
+def api_key_ok(session=None) -> bool:
     """Whether the request carries an active api_key."""
-    key = request.values.get("api_key") or ""
-    if not key or len(key) > 200:
-        return False
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest, ApiKey.active)) is not None
+    return _key_id() is not None
+
+
+def _keyed_or_403() -> bool:
+    """Whether the request is keyed; a key that is given but not valid is a 403, not a public read."""
+    keyed = api_key_ok()
+    if request.values.get("api_key") and not keyed:
+        abort(403, "api_key is invalid")
+    return keyed
 
 
 def new_api_key(session, name: str) -> str:
@@ -186,23 +212,32 @@ def service_definition(code: str, fmt: str):
 
 
 # -- requests ----------------------------------------------------------------------------------
-def _redact(text: str) -> str:
-    return _EMAIL_RX.sub("[redacted]", _PHONE_RX.sub("[redacted]", text))
+def _redacted(text: str | None, names: tuple[str | None, ...]) -> str:
+    out = redact(strip_controls(text), names[0] if names else None, vehicles=True)
+    for n in names[1:]:
+        if n:
+            out = redact(out, n)
+    return out
 
 
-def request_row(c: Complaint, stations: dict, keyed: bool) -> dict:
-    """One ticket as a GeoReport v2 service request."""
+def request_row(c: Complaint, stations: dict, keyed: bool, names: tuple[str | None, ...] = ()) -> dict:
+    """One ticket as a GeoReport v2 service request (see the module docstring for what each client sees).
+
+    Args:
+        c: a ticket :func:`console.scope.access` lets :data:`~console.scope.PUBLIC` see.
+        stations: stations by id.
+        keyed: the client has a valid api_key.
+        names: the complainant's names as known (the ticket's, the citizen's), redacted wherever they appear.
+    """
     z = get_zone()
     cat = z.category_by_key.get(c.category)
     st = stations.get(c.station_id)
     closed = c.status in CLOSED or c.merged_into_id is not None
     outcome = z.outcomes.get(c.outcome or "")
-    hide = c.confidential and not keyed
-    desc = "" if hide else strip_controls(c.description)
-    if not keyed:
-        desc = _redact(desc)
-    lat, lon = (c.lat, c.lon) if not hide else (None, None)
-    if lat is not None and not keyed:  # about a kilometre: where, not whose door
+    names = (c.complainant_name, *names)
+    desc = _redacted(c.description, names) if keyed else ""
+    lat, lon = c.lat, c.lon
+    if lat is not None and lon is not None and not keyed:  # about a kilometre: where, not whose door
         lat, lon = round(lat, 2), round(lon, 2)
     return {
         "service_request_id": c.ref, "status": "closed" if closed else "open",
@@ -211,7 +246,7 @@ def request_row(c: Complaint, stations: dict, keyed: bool) -> dict:
         "agency_responsible": st.name_en if st else "", "service_notice": "",
         "requested_datetime": c.registered_at.isoformat(), "updated_datetime": c.updated_at.isoformat(),
         "expected_datetime": c.due_at.isoformat() if c.due_at else "",
-        "address": "" if hide or not keyed else strip_controls(c.place or ""), "address_id": "", "zipcode": "",
+        "address": _redacted(c.place, names) if keyed else "", "address_id": "", "zipcode": "",
         "lat": lat if lat is not None else "", "long": lon if lon is not None else "", "media_url": "",
     }
 
@@ -222,9 +257,26 @@ def _parse_dt(name: str) -> datetime | None:
         return None
     try:
         dt = dtparser.isoparse(raw)
+        dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)  # 9999-12-31T23:59:59-14:00 overflows
     except (ValueError, OverflowError):
         abort(400, f"{name} must be a w3c date-time such as 2025-01-31T18:00:00Z")
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    if not EARLIEST <= dt < LATEST:
+        abort(400, f"{name} must be between {EARLIEST.year} and {LATEST.year}")
+    return dt
+
+
+def _whole(name: str, default: int, hi: int) -> int:
+    raw = request.args.get(name) or str(default)
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= hi:
+        abort(400, f"{name} must be a whole number from 1 to {hi}")
+    return int(raw)
+
+
+def _names(s, cs: list[Complaint]) -> dict[int, str]:
+    ids = {c.citizen_id for c in cs if c.citizen_id is not None}
+    if not ids:
+        return {}
+    return {i: n for i, n in s.execute(select(Citizen.id, Citizen.name).where(Citizen.id.in_(ids))) if n}
 
 
 @bp.get("/requests.<fmt>")
@@ -233,10 +285,12 @@ def list_requests(fmt: str):
     _check_fmt(fmt)
     _check_jurisdiction()
     z = get_zone()
-    where = []
+    where = [complaint_filter(PUBLIC)]  # the one rule: never a confidential ticket
     ids = request.args.get("service_request_id")
     if ids:
         refs = [r.strip().upper() for r in ids.split(",") if r.strip()][:MAX_REQUESTS]
+        if not all(_ID_RX.fullmatch(r) for r in refs):
+            abort(400, "service_request_id must be references such as KNP-7F3K9Q, separated by commas")
         where.append(Complaint.ref.in_(refs))
     else:
         start, end = _parse_dt("start_date"), _parse_dt("end_date")
@@ -262,18 +316,15 @@ def list_requests(fmt: str):
                 where.append(Complaint.status.notin_(CLOSED) & Complaint.merged_into_id.is_(None))
             elif wanted == {"closed"}:
                 where.append(Complaint.status.in_(CLOSED) | Complaint.merged_into_id.isnot(None))
-    raw_page = request.args.get("page", "1")
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 100_000:
-        abort(400, "page must be a whole number from 1")
-    page = int(raw_page)
+    page, size = _whole("page", 1, MAX_PAGE), _whole("page_size", MAX_REQUESTS, MAX_REQUESTS)
+    keyed = _keyed_or_403()
     with db.session() as s:
-        keyed = api_key_ok(s)
-        if request.args.get("api_key") and not keyed:
-            abort(403, "api_key is invalid")
         cs = list(s.scalars(select(Complaint).where(*where).order_by(Complaint.registered_at.desc(), Complaint.id)
-                            .offset((page - 1) * MAX_REQUESTS).limit(MAX_REQUESTS)))
+                            .offset((page - 1) * size).limit(size)))
+        cs = [c for c in cs if access(None, PUBLIC, c).see]
         stations = {st.id: st for st in s.scalars(select(Station))}
-        rows = [request_row(c, stations, keyed) for c in cs]
+        names = _names(s, cs) if keyed else {}
+        rows = [request_row(c, stations, keyed, (names.get(c.citizen_id),)) for c in cs]
     return _respond(fmt, "service_requests", "request", rows)
 
 
@@ -281,15 +332,16 @@ def list_requests(fmt: str):
 def get_request(rid: str, fmt: str):
     _check_fmt(fmt)
     _check_jurisdiction()
+    keyed = _keyed_or_403()
+    ref = rid.strip().upper()
     with db.session() as s:
-        keyed = api_key_ok(s)
-        if request.args.get("api_key") and not keyed:
-            abort(403, "api_key is invalid")
-        c = s.scalar(select(Complaint).where(Complaint.ref == rid.strip().upper()[:16]))
-        if c is None:
+        c = s.scalar(select(Complaint).where(Complaint.ref == ref, complaint_filter(PUBLIC))) \
+            if _ID_RX.fullmatch(ref) else None
+        if not access(None, PUBLIC, c).see:  # confidential or missing: the same 404
             abort(404, "no service request with that id")
         stations = {st.id: st for st in s.scalars(select(Station))}
-        row = request_row(c, stations, keyed)
+        names = _names(s, [c]) if keyed else {}
+        row = request_row(c, stations, keyed, (names.get(c.citizen_id),))
     return _respond(fmt, "service_requests", "request", [row])
 
 
@@ -323,9 +375,9 @@ def create_request(fmt: str):
     _check_jurisdiction()
     z = get_zone()
     f = request.form
+    if not api_key_ok():
+        abort(403, "api_key was not provided or is invalid")
     with db.session() as s:
-        if not api_key_ok(s):
-            abort(403, "api_key was not provided or is invalid")
         code = f.get("service_code") or ""
         if code not in z.category_by_key:
             abort(400, "service_code is missing or unknown; see services." + fmt)

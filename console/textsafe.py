@@ -51,6 +51,12 @@ _EMAIL_RX = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 7 or more digits, with the spaces, dashes, dots and brackets people write numbers with (Devanagari digits too)
 _PHONE_RX = re.compile(r"\+?[0-9\u0966-\u096f](?:[\s().-]{0,2}[0-9\u0966-\u096f]){6,}")
 _DATE_RX = re.compile(r"\d{1,2}[-.]\d{1,2}[-.]\d{2,4}")
+# Indian vehicle registrations (UP78 AB 1234, dl-3c-ab-1234, 22 BH 1234 AA): a state's code, the RTO, a series, a
+# number. Only the states' codes start one, so "ko 2 log 1000" is left alone.
+_STATES = ("AN|AP|AR|AS|BR|CG|CH|DD|DL|DN|GA|GJ|HP|HR|JH|JK|KA|KL|LA|LD|MH|ML|MN|MP|MZ|NL|OD|OR|PB|PY|RJ|SK|TN|TR|"
+           "TS|UK|UA|UP|WB")
+_VEHICLE_RX = re.compile(rf"(?i)(?<![^\W_])(?:(?:{_STATES})[\s.-]?\d{{1,2}}[\s.-]?(?:[A-Z]{{1,3}}[\s.-]?){{0,2}}"
+                         r"\d{3,4}|\d{2}[\s.-]?BH[\s.-]?\d{4}[\s.-]?[A-Z]{1,2})(?![^\W_])")
 _WORD = r"[^\s,.;:!?/|()\[\]\"]+"
 _NAME = rf"{_WORD}(?:\s+{_WORD}){{0,2}}?"  # one to three words
 # "my name is X", "mera naam X hai", "मेरा नाम X है", "naam: X": X is the name (at most three words, fewer where
@@ -66,7 +72,7 @@ _INTRO_RX = [
 ]
 
 
-def redact(text: str | None, name: str | None = None) -> str:
+def redact(text: str | None, name: str | None = None, vehicles: bool = False) -> str:
     """``text`` with a person's identity taken out, each piece replaced by :data:`REDACTED`.
 
     For readers who may not know who wrote it: a masked officer reading a confidential complainant's own
@@ -75,18 +81,24 @@ def redact(text: str | None, name: str | None = None) -> str:
     - names the writer gives themselves: "my name is X", "mera naam X hai", "मेरा नाम X है", "naam: X";
     - phone numbers (seven or more digits, written with spaces, dashes, dots or brackets, a leading +;
       Devanagari digits too), but not dates such as 12-03-2025;
-    - e-mail addresses.
+    - e-mail addresses;
+    - with ``vehicles``, vehicle registration numbers (UP78 AB 1234): the transport registry names each one's
+      owner. Open311 asks for this; an officer reading a masked ticket still needs the stolen or offending
+      vehicle's number.
     What is left (the story itself) is unchanged. Not a guarantee against every way of naming oneself: a
     name written with no such phrase and not given as ``name`` stays.
 
     Args:
         text: the text (None is read as "").
         name: the person's name as known (the complaint's complainant name, a profile name), or None.
+        vehicles: also take out vehicle registration numbers.
 
     Returns:
         The redacted text.
     """
     out = _EMAIL_RX.sub(REDACTED, text or "")
+    if vehicles:
+        out = _VEHICLE_RX.sub(REDACTED, out)
     out = _PHONE_RX.sub(lambda m: m.group(0) if _DATE_RX.fullmatch(m.group(0)) else REDACTED, out)
     for rx in _INTRO_RX:
         out = rx.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + REDACTED, out)

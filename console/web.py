@@ -7,8 +7,20 @@ The phone is confirmed with a one-time code *before* anything is registered: the
 wait in a :class:`~models.tables.WebPending` row (files under ``<media>/pending/``) until the code is
 right, then one transaction creates the citizen, the attachments and the complaint through
 :func:`routing.actions.register_complaint` — the same path as the messaging channels. The code goes
-out as an outbox 'send' row (template ``otp``) through the worker; only its HMAC is stored, it expires
-after 10 minutes, and too many wrong tries lock the request for a cool-down.
+out as an outbox 'send' row (template ``otp``) through the worker; only its HMAC is stored (peppered with
+a key derived from the app's secret), it expires after 10 minutes, and too many wrong tries lock the
+request for a cool-down. The worker masks the code in the outbox row and the message log as soon as
+Twilio took it (or refused it for good): no stored body holds a code.
+
+Codes cost money and reach strangers' phones (SMS pumping, SMS bombing), so they go only to mobile
+numbers of ``limits.otp_countries``, at most :data:`PHONE_SENDS_PER_HOUR` an hour per (phone, client
+address), ``limits.otp_per_address_per_hour`` per client address and ``limits.otp_per_hour`` for the
+whole service. Each :class:`~models.tables.WebPending` row records its sends, the client address (as a
+keyed hash) and whether its codes really go out, so the budgets are counted in the database, in the
+same transaction that issues the code, and hold while Redis is down. A /track start whose reference and
+phone match nothing sends nothing but counts exactly as one that matched, so the requester cannot tell
+them apart; as the limit is per (phone, address), made-up references from one address never block the
+number's owner elsewhere.
 
 State lives in the database keyed by random tokens in cookies (only their hashes are stored), not in
 a signed session, so any number of web workers agree without sharing a secret. CSRF: a double-submit
@@ -28,8 +40,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, render_template, request
-from sqlalchemy import delete, or_, select, update
+import phonenumbers
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -41,7 +54,7 @@ from models.tables import WebPending
 from routing import outbox
 from routing.actions import REF_ALPHABET, register_complaint
 from routing.notify import local_time
-from zone import get_zone
+from zone import ConfigError, get_zone
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +68,10 @@ CODE_TTL = timedelta(minutes=10)
 MAX_TRIES = 5  # wrong codes before the cool-down
 COOLDOWN = timedelta(minutes=15)
 MAX_SENDS = 3  # codes per request
-PHONE_SENDS_PER_HOUR = 6  # codes per phone number, all requests together (SMS bombing)
+PHONE_SENDS_PER_HOUR = 6  # codes per phone number from one client address (SMS bombing; see the docstring)
+BUDGET_WINDOW = timedelta(hours=1)
+CODE_MASK = "••••••"  # what stays of a code in stored bodies (the worker writes the same)
+MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 RESEND_AFTER = timedelta(seconds=30)
 PENDING_TTL = timedelta(hours=1)  # an unconfirmed request, and its files, live this long
 TRACK_TTL = timedelta(minutes=30)  # a confirmed tracking session
@@ -113,8 +129,30 @@ def _sha(s: str) -> str:
 
 
 def _pepper() -> bytes:
-    # A server secret makes a stolen code hash useless for brute force; the row salt still differs.
-    return (os.environ.get("BHAROSA_SECRET_KEY") or "bharosa-web-otp").encode()
+    # A server secret makes a stolen code hash useless for brute force (a million codes are guessed in seconds
+    # otherwise); the row salt still differs. Derived from the app's secret (BHAROSA_SECRET_KEY, or the key
+    # `make run` keeps in var/secret_key in dev), never the secret itself, so neither use reveals the other.
+    key = current_app.secret_key
+    if not key:
+        raise RuntimeError("the app has no secret key: no one-time codes without one")
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, b"bharosa web one-time code pepper", hashlib.sha256).digest()
+
+
+def check_secret() -> None:
+    """Stop start-up in production without ``BHAROSA_SECRET_KEY`` (dev mode uses the generated var/secret_key).
+
+    Every web node must hash and check the one-time codes (and sign console sessions) with the same secret: a key
+    generated per host would make a code sent by one node wrong on the next.
+
+    Raises:
+        ConfigError: production mode and ``BHAROSA_SECRET_KEY`` unset or blank.
+    """
+    from channels.twilio import is_dev
+
+    if not is_dev() and not os.environ.get("BHAROSA_SECRET_KEY", "").strip():
+        raise ConfigError("environment: BHAROSA_SECRET_KEY not set (one random secret shared by every web node, e.g. "
+                          "`openssl rand -hex 32`; or BHAROSA_ENV=dev to try it out)")
 
 
 def _code_hash(salt: str, code: str) -> str:
@@ -216,10 +254,48 @@ def _load_pending(s: Session, cookie: str, purposes: tuple[str, ...]) -> WebPend
     return row
 
 
-def _phone_sends_last_hour(s: Session, phone: str, now: datetime) -> int:
-    rows = s.scalars(select(WebPending.sends).where(WebPending.phone == phone,
-                                                    WebPending.created_at > now - timedelta(hours=1)))
-    return sum(rows)
+def otp_countries_text() -> str:
+    """The calling codes of ``limits.otp_countries`` as a citizen reads them: ``+91``."""
+    codes = (f"+{phonenumbers.country_code_for_region(r)}" for r in get_zone().limits.otp_countries)
+    return ", ".join(dict.fromkeys(codes))
+
+
+def otp_phone_ok(phone: str) -> bool:
+    """Whether a code may go to this E.164 number: a mobile number of a country in ``limits.otp_countries``."""
+    try:
+        num = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return False
+    return (phonenumbers.region_code_for_number(num) in get_zone().limits.otp_countries
+            and phonenumbers.number_type(num) in MOBILE_TYPES)
+
+
+def _client_tag() -> str:
+    # The client address as a keyed hash: enough to count per address, nothing to read an address back from.
+    return hmac.new(_pepper(), f"addr:{request.remote_addr}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _codes_last_hour(s: Session, now: datetime, *where) -> int:
+    return int(s.scalar(select(func.coalesce(func.sum(WebPending.sends), 0))
+                        .where(WebPending.created_at > now - BUDGET_WINDOW, *where)) or 0)
+
+
+def otp_refusal(s: Session, phone: str, now: datetime) -> str | None:
+    """Why no code may be issued now (the message for a 429), or None.
+
+    Counts every code issued, sent or not (a /track start that matched nothing counts like one that did), per
+    (phone, client address) and per client address; the service-wide budget counts the codes really sent.
+    """
+    T, lim = _t(), get_zone().limits
+    mine = WebPending.data["addr"].as_string() == _client_tag()
+    if _codes_last_hour(s, now, WebPending.phone == phone, mine) >= PHONE_SENDS_PER_HOUR:
+        return T["e_phone_limit"]
+    helpline = get_zone().zone.helpline_number
+    if _codes_last_hour(s, now, mine) >= lim.otp_per_address_per_hour:
+        return T["e_otp_address"].format(helpline=helpline)
+    if _codes_last_hour(s, now, WebPending.data["sms"].as_integer() == 1) >= lim.otp_per_hour:
+        return T["e_otp_busy"].format(helpline=helpline)
+    return None
 
 
 def _issue_code(s: Session, row: WebPending, now: datetime, really_send: bool = True) -> None:
@@ -246,13 +322,18 @@ def _scrub_codes(s: Session, row: WebPending) -> None:
         code = (ob.payload or {}).get("values", {}).get("code")
         if not code:
             continue
-        ob.payload = {**ob.payload, "values": {**ob.payload["values"], "code": "******"}}
+        if code == CODE_MASK:  # the worker masked it when it was sent
+            continue
+        ob.payload = {**ob.payload, "values": {**ob.payload["values"], "code": CODE_MASK}}
         for m in s.scalars(select(Message).where(Message.outbox_id == ob.id)):
-            m.body = m.body.replace(code, "******")
+            m.body = (m.body or "").replace(code, CODE_MASK)
 
 
-def _new_pending(s: Session, purpose: str, phone: str, data: dict, cookie: str) -> tuple[WebPending, str]:
+def _new_pending(s: Session, purpose: str, phone: str, data: dict, cookie: str,
+                 sms: bool = True) -> tuple[WebPending, str]:
+    """A new request; ``sms`` False for a /track start that matched nothing (its codes are counted, never sent)."""
     tok = secrets.token_urlsafe(32)
+    data = {**data, "addr": _client_tag(), "sms": 1 if sms else 0}  # what the budgets count by
     row = WebPending(token_hash=_sha(tok), purpose=purpose, phone=phone, language=g.lang, data=data,
                      created_at=utcnow())
     s.add(row)
@@ -267,6 +348,7 @@ def purge(s: Session, now: datetime | None = None) -> int:
     old = list(s.scalars(select(WebPending).where(WebPending.created_at < now - PURGE_AFTER).limit(200)))
     for row in old:
         _drop_files(row)
+        _scrub_codes(s, row)  # a code never sent (the worker masks those it sends): gone with its request
     if old:
         s.execute(delete(WebPending).where(WebPending.id.in_([r.id for r in old])))
     return len(old)
@@ -310,8 +392,9 @@ def resend(s: Session, row: WebPending, now: datetime, really_send: bool = True)
         return T["e_resend_max"]
     if row.last_sent_at and now - row.last_sent_at < RESEND_AFTER:
         return T["e_resend_wait"].format(seconds=int((RESEND_AFTER - (now - row.last_sent_at)).total_seconds()) + 1)
-    if _phone_sends_last_hour(s, row.phone, now) >= PHONE_SENDS_PER_HOUR:
-        return T["e_phone_limit"]
+    refusal = otp_refusal(s, row.phone, now)
+    if refusal:
+        return refusal
     row.locked_until = None
     _issue_code(s, row, now, really_send)
     return None
@@ -343,6 +426,8 @@ def _read_fields(purpose: str) -> tuple[dict[str, Any], dict[str, str]]:
     phone = normalise_phone(form["phone"])
     if phone is None:
         errors["phone"] = T["e_phone"]
+    elif not otp_phone_ok(phone):
+        errors["phone"] = T["e_phone_country"].format(countries=otp_countries_text())
     form["e164"] = phone
     return form, errors
 
@@ -548,9 +633,10 @@ def _file_post(purpose: str):
             data["auto"] = _understand(form, now)
         with db.session() as s:
             purge(s, now)
-            if _phone_sends_last_hour(s, form["e164"], now) >= PHONE_SENDS_PER_HOUR:
+            refusal = otp_refusal(s, form["e164"], now)
+            if refusal:
                 shutil.rmtree(media_dir() / "pending" / subdir, ignore_errors=True)
-                return _form_page(purpose, form, {"phone": T["e_phone_limit"]}, 429)
+                return _form_page(purpose, form, {"phone": refusal}, 429)
             row, _ = _new_pending(s, purpose, form["e164"], data, FILE_COOKIE)
             _issue_code(s, row, now)
             s.commit()
@@ -580,7 +666,7 @@ def _file_post(purpose: str):
         c = _register(s, row, now)
         _scrub_codes(s, row)
         row.complaint_id, row.code_hash = c.id, None
-        row.data = {"dir": (row.data or {}).get("dir")}
+        row.data = {k: (row.data or {}).get(k) for k in ("dir", "addr", "sms")}  # the budgets still count it
         s.commit()
     _drop_files(row)
     return redirect(action, 303)
@@ -729,16 +815,19 @@ def track_post():
                 errors["ref"] = T["e_ref"]
             if phone is None:
                 errors["phone"] = T["e_phone"]
+            elif not otp_phone_ok(phone):
+                errors["phone"] = T["e_phone_country"].format(countries=otp_countries_text())
             form = {"ref": request.form.get("ref", "")[:40], "phone": raw_phone}
             if errors:
                 return page("web/track.html", 400, form=form, errors=errors)
             purge(s, now)
-            if _phone_sends_last_hour(s, phone, now) >= PHONE_SENDS_PER_HOUR:
-                return page("web/track.html", 429, form=form, errors={"phone": T["e_phone_limit"]})
+            refusal = otp_refusal(s, phone, now)  # the same answer whether the reference matches or not
+            if refusal:
+                return page("web/track.html", 429, form=form, errors={"phone": refusal})
             # WhatsApp complaints may carry only the WhatsApp id (the number without "+").
             c = s.scalar(select(Complaint).where(Complaint.ref == ref, or_(Complaint.phone == phone,
                                                                            Complaint.wa_id == phone.lstrip("+"))))
-            row, _ = _new_pending(s, "track", phone, {"ref": ref}, TRACK_COOKIE)
+            row, _ = _new_pending(s, "track", phone, {"ref": ref}, TRACK_COOKIE, sms=c is not None)
             row.complaint_id = c.id if c is not None else None
             # No match: no SMS, but the same page and the same counters, so the answers are identical.
             _issue_code(s, row, now, really_send=c is not None)

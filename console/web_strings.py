@@ -116,7 +116,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "e_locked": "बहुत अधिक गलत प्रयास। {minutes} मिनट बाद नया कोड मँगाएँ।",
         "e_resend_wait": "नया कोड {seconds} सेकंड बाद मँगा सकते हैं।",
         "e_resend_max": "इस अनुरोध के लिए और कोड नहीं भेजे जा सकते। फ़ॉर्म फिर से भरें।",
-        "e_phone_limit": "इस नंबर पर अभी बहुत कोड भेजे जा चुके हैं। एक घंटे बाद प्रयास करें।",
+        "e_phone_limit": "इस नंबर के लिए यहाँ से बहुत अधिक कोड माँगे गए हैं। एक घंटे बाद प्रयास करें।",
+        "e_phone_country": "कोड केवल {countries} वाले मोबाइल नंबरों पर भेजे जाते हैं। अपना मोबाइल नंबर लिखें "
+                           "(लैंडलाइन या दूसरे देश का नंबर नहीं)।",
+        "e_otp_address": "इस कनेक्शन से एक घंटे में बहुत अधिक कोड माँगे गए हैं। एक घंटे बाद प्रयास करें, या "
+                         "हेल्पलाइन {helpline} पर कॉल करें।",
+        "e_otp_busy": "अभी बहुत अधिक कोड भेजे जा रहे हैं। कृपया थोड़ी देर बाद प्रयास करें, या हेल्पलाइन "
+                      "{helpline} पर कॉल करें।",
         "e_expired": "आपका अनुरोध समाप्त हो गया है। कृपया फिर से भरें।",
         "e_csrf": "फ़ॉर्म पुराना हो गया है या कुकी बंद हैं। पेज फिर से खोलकर भरें।",
         "e_generic": "क्षमा करें, कुछ गलत हो गया। फिर से प्रयास करें।",
@@ -239,7 +245,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "e_locked": "Too many wrong tries. Ask for a new code in {minutes} minutes.",
         "e_resend_wait": "You can ask for a new code in {seconds} seconds.",
         "e_resend_max": "No more codes can be sent for this request. Fill in the form again.",
-        "e_phone_limit": "Too many codes were sent to this number. Try again in an hour.",
+        "e_phone_limit": "Too many codes were asked for this number from here. Try again in an hour.",
+        "e_phone_country": ("Codes are sent only to mobile numbers of {countries}. Enter your mobile number "
+                            "(not a landline or another country's number)."),
+        "e_otp_address": ("Too many codes were asked for from this connection in the last hour. Try again in an "
+                          "hour, or call the helpline {helpline}."),
+        "e_otp_busy": ("We are sending too many codes right now. Please try again a little later, or call the "
+                       "helpline {helpline}."),
         "e_expired": "Your request has expired. Please fill it in again.",
         "e_csrf": "The form is out of date or cookies are off. Reload the page and fill it in again.",
         "e_generic": "Sorry, something went wrong. Please try again.",

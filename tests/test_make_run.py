@@ -53,6 +53,7 @@ def _start(tmp_path, rec: RecorderServer, host: str, **env_extra: str):
     env.update(PORT=str(port), REDIS_PORT=str(redis_port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
                TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_BASE_URL=rec.url,
                PUBLIC_BASE_URL=f"http://{host}:{port}", WEB_WORKERS="2", BHAROSA_SPOOL_DIR=str(tmp_path / "spool"),
+               BHAROSA_SECRET_KEY="make-run-secret",  # production refuses to start without one
                **env_extra)
     proc = subprocess.Popen(["scripts/run.sh"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
