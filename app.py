@@ -38,6 +38,9 @@ def check_environment() -> None:
     need = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"]
     if not os.environ.get("BHAROSA_SMS_SENDER", "").strip():  # SMS through Twilio: from our number, not a test one
         need.append("TWILIO_SMS_FROM")
+    # Every web node hashes the web page's codes and signs console sessions with this one secret: a key
+    # generated per host (dev mode's var/secret_key) would make a code sent by one node wrong on the next.
+    need.append("BHAROSA_SECRET_KEY")
     missing = [k for k in need if not os.environ.get(k, "").strip()]
     if missing:
         raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")

@@ -54,7 +54,7 @@ from models.tables import WebPending
 from routing import outbox
 from routing.actions import REF_ALPHABET, register_complaint
 from routing.notify import local_time
-from zone import ConfigError, get_zone
+from zone import get_zone
 
 log = logging.getLogger(__name__)
 
@@ -139,22 +139,6 @@ def _pepper() -> bytes:
     return hmac.new(key, b"bharosa web one-time code pepper", hashlib.sha256).digest()
 
 
-def check_secret() -> None:
-    """Stop start-up in production without ``BHAROSA_SECRET_KEY`` (dev mode uses the generated var/secret_key).
-
-    Every web node must hash and check the one-time codes (and sign console sessions) with the same secret: a key
-    generated per host would make a code sent by one node wrong on the next.
-
-    Raises:
-        ConfigError: production mode and ``BHAROSA_SECRET_KEY`` unset or blank.
-    """
-    from channels.twilio import is_dev
-
-    if not is_dev() and not os.environ.get("BHAROSA_SECRET_KEY", "").strip():
-        raise ConfigError("environment: BHAROSA_SECRET_KEY not set (one random secret shared by every web node, e.g. "
-                          "`openssl rand -hex 32`; or BHAROSA_ENV=dev to try it out)")
-
-
 def _code_hash(salt: str, code: str) -> str:
     return hmac.new(_pepper(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
 
@@ -188,16 +172,8 @@ def _after(resp: Response) -> Response:
         resp.set_cookie(LANG_COOKIE, g.set_lang, max_age=365 * 86400, samesite="Lax", secure=secure)
     for name, value, age in g.get("cookies", []):
         resp.set_cookie(name, value, max_age=age, httponly=True, samesite="Lax", secure=secure)
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    if request.endpoint == "web.static":
+    if request.endpoint == "web.static":  # every other header (CSP, no-store, framing): app.security_headers
         resp.headers["Cache-Control"] = "public, max-age=604800"
-    else:
-        resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-        resp.headers["Cache-Control"] = "no-store"  # pages hold personal data and tokens
     return resp
 
 

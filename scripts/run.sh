@@ -19,12 +19,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# Stop here, with one clear line, if the zone or the environment is wrong (before starting anything).
-# Production needs BHAROSA_SECRET_KEY: every web node hashes the web page's codes and signs sessions with it (dev
-# mode generates one into var/secret_key).
-$BIN/python -c 'import sys; from console.web import check_secret; from zone import ConfigError
-try: check_secret()
-except ConfigError as e: sys.exit(f"bharosa: {e}")' || exit 2
+# Stop here, with one clear line, if the zone or the environment is wrong (before starting anything); production
+# needs Twilio's settings and BHAROSA_SECRET_KEY (app.check_environment; dev mode generates var/secret_key).
 $BIN/python app.py check >/dev/null || exit 2
 
 redis_up() { $BIN/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$1" 2>/dev/null; }

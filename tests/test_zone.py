@@ -104,4 +104,5 @@ def test_a_state_sms_gateway_needs_no_twilio_sms_number(monkeypatch):
     monkeypatch.delenv("BHAROSA_ENV", raising=False)
     monkeypatch.delenv("TWILIO_SMS_FROM")
     monkeypatch.setenv("BHAROSA_SMS_SENDER", "tests.channels.fake_gateway:Gateway")
+    monkeypatch.setenv("BHAROSA_SECRET_KEY", "k" * 64)
     check_environment()  # no error

@@ -376,7 +376,7 @@ def test_code_hash_is_peppered_with_the_app_secret_not_a_constant(db, app, clien
 
 
 def test_production_needs_a_secret_dev_does_not(monkeypatch):
-    from console.web import check_secret
+    from app import check_environment as check_secret  # the one start-up check (make run, gunicorn, app.py check)
 
     monkeypatch.delenv("BHAROSA_ENV", raising=False)
     for unset in (None, "", "   "):
