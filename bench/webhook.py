@@ -220,6 +220,7 @@ def main() -> int:
                        TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base,
                        TWILIO_SMS_FROM="+15005550006", TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
                        TWILIO_API_BASE_URL="http://127.0.0.1:9", BHAROSA_ENV="production",
+                       BHAROSA_SECRET_KEY=os.urandom(16).hex(),
                        BHAROSA_SPOOL_DIR=str(tmp / "spool"), PYTHONPATH=str(ROOT))
             reqs = make_requests(args.requests, base + "/twilio/whatsapp", "B" + name[:1].upper())
             warm = make_requests(4000, base + "/twilio/whatsapp", "W" + name[:1].upper())
