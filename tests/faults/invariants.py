@@ -48,9 +48,11 @@ def check(database_url: str, recorder_messages: list[dict] | None = None,
             r.problems.append(f"message {sid} stored {n} times")
         for ref, n in _q(c, "SELECT ref, count(*) FROM complaint GROUP BY ref HAVING count(*) > 1"):
             r.problems.append(f"reference {ref} used {n} times")
-        # one complaint per finished conversation: no inbound message produced two tickets
-        for cid, n in _q(c, "SELECT complaint_id, count(*) FROM message WHERE direction='in' "
-                            "AND complaint_id IS NOT NULL GROUP BY complaint_id HAVING count(*) > 1"):
+        # one complaint per finished conversation: the reference is announced in the reply to exactly one
+        # inbound message (the dialogue's earlier turns are linked to the ticket too, so complaint_id on the
+        # messages counts turns, not registrations)
+        for cid, n in _q(c, "SELECT k.id, count(*) FROM complaint k JOIN message m ON m.direction = 'in' "
+                            "AND m.reply LIKE '%' || k.ref || '%' GROUP BY k.id HAVING count(*) > 1"):
             r.problems.append(f"complaint {cid} registered by {n} messages")
         for cid, n in _q(c, "SELECT complaint_id, count(*) FROM event WHERE kind = 'routed' "
                             "GROUP BY complaint_id HAVING count(*) > 1"):
