@@ -7,14 +7,18 @@ PORT="${PORT:-5000}"
 BIN=.venv/bin
 mkdir -p var/log
 pids=()
-alive() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+# every process this script started, with their children (gunicorn's workers, rq's work horse): a child whose
+# parent is killed outlives it and keeps the terminal's output open
+tree() { local p; for p in "$@"; do echo "$p"; tree $(pgrep -P "$p" 2>/dev/null); done; }
+alive() { for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
+  local all; all=$(tree "${pids[@]}")
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   # rq finishes its current job on the first signal; a second one stops it at once; then no mercy.
-  for i in $(seq 50); do alive || break; sleep 0.1; [ "$i" = 30 ] && for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for i in $(seq 50); do alive $all || break; sleep 0.1; [ "$i" = 30 ] && for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; done
+  for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT

@@ -80,7 +80,16 @@ def _wait_healthy(base: str) -> dict:
 
 def _stop(proc, rec, ports) -> str:
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
-    out, _ = proc.communicate(timeout=30)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # something it started still holds the output open: name it, then clean up
+        left = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-g", str(proc.pid)],
+                              capture_output=True, text=True).stdout
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+        rec.stop()
+        pytest.fail(f"make run did not stop everything within 30 s of Ctrl-C:\n{left}\n--- its output ---\n{out}")
     rec.stop()
     return out
 
