@@ -247,9 +247,13 @@ class Turn:
 
 
 def identity_names(s: Session, c: Complaint, messages: list[Message]) -> list[str]:
-    """Every name the complainant goes by here: the complaint's, the citizen's, the WhatsApp profile names."""
+    """Every name the complainant goes by: the complaint's, the citizen's, the name she gave on any of her other
+    tickets (she may say it here without giving it again), the WhatsApp profile names."""
     cit = s.get(Citizen, c.citizen_id) if c.citizen_id else None
     names = {c.complainant_name, cit.name if cit else None}
+    if c.citizen_id:
+        names |= set(s.scalars(select(Complaint.complainant_name).where(
+            Complaint.citizen_id == c.citizen_id, Complaint.complainant_name.is_not(None))))
     names |= {(m.payload or {}).get("ProfileName") for m in messages if isinstance(m.payload, dict)}
     return sorted({n.strip() for n in names if isinstance(n, str) and n.strip()}, key=len, reverse=True)
 

@@ -337,3 +337,34 @@ def test_dashboard_feedback_follows_the_same_rule(db, app, staff, two):
     r = dcp.post(f"/console/t/{b}/unmask", data={"csrf_token": _csrf(dcp, f"/console/t/{b}"), "reason": "feedback"})
     assert r.status_code == 302
     assert "Sunita ko ab bhi dhamki" in dcp.get("/console/dashboard").get_data(as_text=True)
+
+
+def test_a_name_she_gave_on_her_earlier_ticket_is_redacted_too(db, app, twilio, fixture_form, recorder,
+                                                              recorder_server, media_dir, staff, drain):
+    """Her first ticket names her "Sunita Verma"; on the confidential one she gives only "Sunita" at the name
+    step but says her full name in the story: a masked viewer must not read the surname either."""
+    a_turns = ["mera mobile phone chori ho gaya kotwali kanpur me", "aaj subah", "Sunita Verma", "haan"]
+    b_turns = ["main Sunita Verma, colonelganj kanpur me ek ladka roz mera peecha karta hai aur chhedkhani karta hai",
+               "kal shaam 7 baje", "Sunita", "haan"]
+    _file(db, twilio, fixture_form, recorder, recorder_server, a_turns)
+    b = _file(db, twilio, fixture_form, recorder, recorder_server, b_turns)
+    drain()
+    with db.session() as s:
+        c = s.scalar(select(Complaint).where(Complaint.ref == b))
+        assert c.confidential and c.complainant_name != "Sunita Verma", c.complainant_name
+    html = _client(app, staff, "eo1.knp-mahila").get(f"/console/t/{b}").get_data(as_text=True)
+    assert "chhedkhani" in html
+    for leak in ("Sunita", "Verma"):
+        assert leak not in html, leak
+
+
+def test_masked_viewer_does_not_read_the_place(db, app, staff, two):
+    """The API and the exports mask a confidential ticket's place; the ticket page must too (and its map point)."""
+    a, b = two()
+    with db.session() as s:
+        c = s.scalar(select(Complaint).where(Complaint.ref == b))
+        c.place, c.lat, c.lon = "House 12, Gali Number 4, Colonelganj", 26.47712, 80.34213
+    masked = _client(app, staff, "eo1.knp-mahila").get(f"/console/t/{b}").get_data(as_text=True)
+    assert "Gali Number 4" not in masked and "26.47712" not in masked
+    full = _client(app, staff, "sho.knp-mahila").get(f"/console/t/{b}").get_data(as_text=True)
+    assert "Gali Number 4" in full and "26.47712" in full
