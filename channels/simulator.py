@@ -141,7 +141,12 @@ def page():
 def send():
     """Post one message through the real webhook, signed like Twilio; returns the replies."""
     _dev_only()
-    data = request.get_json(silent=True) or {}
+    try:
+        data = request.get_json(silent=True) or {}
+    except RecursionError:
+        abort(400, "the body must be a JSON object")
+    if not isinstance(data, dict):
+        abort(400, "the body must be a JSON object")
     channel = data.get("channel") if data.get("channel") in ("whatsapp", "sms") else "whatsapp"
     sender = str(data.get("from") or "+919839000001")[:64]
     kw: dict = {}

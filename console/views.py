@@ -24,7 +24,7 @@ from console.aggregates import OPEN
 from console.auth import Viewer, login_required
 from console.scope import MASK, access, complaint_filter, load_ticket
 from console.textsafe import citizen_text, mask_phone, neutralise, redact
-from models import Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
+from models import MAX_ID, Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
 from routing import actions
 
 try:
@@ -384,9 +384,12 @@ def act(s: Session, viewer: Viewer, ref: str, action: str):
 
 def _int_field(f, name: str) -> int:
     try:
-        return int(f.get(name, ""))
+        value = int(f.get(name, ""))
     except ValueError:
         abort(400, f"{name} must be chosen")
+    if not 1 <= value <= MAX_ID:
+        abort(400, f"{name} must be chosen")
+    return value
 
 
 def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str:
@@ -457,8 +460,8 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
     abort(404)
 
 
-@bp.get("/attachment/<int:att_id>")
-@bp.get("/attachment/<int:att_id>/<variant>")
+@bp.get(f"/attachment/<int(max={MAX_ID}):att_id>")  # a bigger id is a 404, not an OverflowError
+@bp.get(f"/attachment/<int(max={MAX_ID}):att_id>/<variant>")
 @login_required()
 def attachment(s: Session, viewer: Viewer, att_id: int, variant: str = "file"):
     """A ticket's file (or a video's keyframe sheet), only if the ticket is in the viewer's area."""

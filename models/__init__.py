@@ -3,6 +3,7 @@
 from models.base import Base, utcnow
 from models.db import Database, db
 from models.tables import (
+    MAX_ID,
     Attachment,
     Citizen,
     Complaint,

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, JSONType, utcnow
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
+# ids given by a client (JSON, a form, a URL) are whole numbers 1..MAX_ID: a bigger one is a 400/404, never an
+# OverflowError from the driver (SQLite keeps 64-bit integers; JSON clients keep 2**53 exactly)
+MAX_ID = 2**53
 
 
 class Citizen(Base):

@@ -33,12 +33,11 @@ from sqlalchemy import select
 
 from console.aggregates import OPEN
 from console.scope import MASK, access, complaint_filter, load_ticket, posting_is_active, scope_of
-from models import Complaint, Event, Posting, db, utcnow
+from models import MAX_ID, Complaint, Event, Posting, db, utcnow
 from routing import actions
 from zone import get_zone
 
 bp = Blueprint("routing_api", __name__, url_prefix="/api/v1")
-MAX_ID = 2**53  # posting and attachment ids are JSON integers below this (bigger ones are a 400, not a 500)
 BAD_INPUT = {"bad_outcome", "number_required", "empty", "bad_attachment", "unknown_station", "no_posting", "same"}
 
 
@@ -147,7 +146,10 @@ class BadField(ValueError):
 
 
 def _body() -> dict:
-    b = request.get_json(silent=True)
+    try:
+        b = request.get_json(silent=True)
+    except RecursionError:  # [[[[…]]]] fifty thousand deep
+        raise BadField("body", "a JSON object nested at most a few hundred levels deep") from None
     if b is None and request.get_data():
         raise BadField("body", "a JSON object")
     if b is not None and not isinstance(b, dict):
@@ -170,6 +172,10 @@ def _text(b: dict, field: str, limit: int = 10000, required: bool = False) -> st
         return ""
     if not isinstance(v, str):
         raise BadField(field, "a string")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but no text the database can keep
+        raise BadField(field, "text (it holds an unpaired UTF-16 surrogate)") from None
     return v[:limit]
 
 

@@ -284,3 +284,17 @@ def test_ticket_page_says_when_the_citizen_sent_stop(db, client, officers, login
         else:
             cit.sms_opt_out = True
     assert "sent STOP" in client.get(f"/console/t/{ref}").get_data(as_text=True)
+
+
+def test_ids_too_big_for_the_database_are_a_400_or_404_not_a_500(db, client, officers, login, ticket):
+    """The outside review: posting_id=10**30 or 2**63 and /attachment/10**30 raised OverflowError (a 500)."""
+    cid, ref = ticket()
+    tok = login(officers["sho.knp-kotwali"])
+    for big in (str(10**30), str(2**63), "-1", "0"):
+        r = client.post(f"/console/t/{ref}/assign", data={"csrf_token": tok(), "posting_id": big})
+        assert r.status_code == 400, (big, r.status_code)
+    for path in (f"/console/attachment/{10**30}", f"/console/attachment/{2**63}/keyframes",
+                 f"/console/attachment/{2**53 + 1}"):
+        assert client.get(path).status_code == 404, path
+    with db.session() as s:
+        assert s.get(Complaint, cid).status == "routed"

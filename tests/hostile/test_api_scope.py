@@ -173,6 +173,11 @@ HOSTILE = [
     ("merge", None, '{"into": 12}', "into"),
     ("reopen", None, '[1, 2]', "body"),
     ("notes", None, 'not json', "body"),
+    # each of these was a 500 (UnicodeEncodeError, RecursionError) from the outside review
+    ("notes", None, '{"text": "\\ud800 beaten"}', "text"),
+    ("reroute", None, '{"station": "\\udfff"}', "station"),
+    ("dispose", None, '{"outcome": "fir", "number": "12/\\ud83d"}', "number"),
+    ("notes", None, '[' * 50000 + ']' * 50000, "body"),
 ]
 
 

@@ -69,9 +69,9 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
         "tests/console/test_console.py::test_evidence_bundle_lists_files_with_sha256",
         C + "test_evidence_zip_holds_only_this_tickets_files",
         C + "test_exports_and_evidence_mask_exactly_as_the_page_does"]),
-    ("/console/attachment/<int:att_id>", "GET"): ("scoped", [
+    ("/console/attachment/<int(max=9007199254740992):att_id>", "GET"): ("scoped", [
         C + "test_attachment_is_served_only_through_its_own_ticket"]),
-    ("/console/attachment/<int:att_id>/<variant>", "GET"): ("scoped", [
+    ("/console/attachment/<int(max=9007199254740992):att_id>/<variant>", "GET"): ("scoped", [
         C + "test_attachment_is_served_only_through_its_own_ticket"]),
     ("/console/export.<fmt>", "GET"): ("scoped", ["tests/console/test_console.py::test_export_is_scoped_and_audited",
                                                   C + "test_exports_and_evidence_mask_exactly_as_the_page_does"]),
