@@ -141,8 +141,8 @@ def visible_station_ids(session: Session, scope: Scope) -> list[int]:
 
 
 def _in_scope(scope: Scope, c: Complaint) -> bool:
-    """:func:`complaint_filter` for one loaded ticket: the same rule in Python (keep the two in step; no test
-    compares them yet)."""
+    """:func:`complaint_filter` for one loaded ticket: the same rule in Python
+    (tests/console/test_scope_rule.py compares the two over every sample posting and kind of ticket)."""
     if scope.kind == "public":
         return not c.confidential
     if scope.station_ids is None:
