@@ -27,8 +27,8 @@ from zone import ConfigError, get_zone
 log = logging.getLogger("bharosa")
 
 # Blueprints outside the channels registry: module path -> attribute.
-EXTRA_BLUEPRINTS = ["console.health", "routing.api", "console.web", "console.auth", "console.views",
-                    "console.dashboard", "console.export", "console.open311"]
+EXTRA_BLUEPRINTS = ["ops.health", "api.v1", "channels.web.views", "console.auth", "console.views",
+                    "console.dashboard", "console.export", "api.open311"]
 
 
 def check_environment() -> None:
@@ -161,7 +161,7 @@ def init_database() -> None:
     from alembic import command
     from alembic.config import Config
 
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     db.init()
     cfg = Config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "alembic.ini"))

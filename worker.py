@@ -23,9 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from models import WorkerState, db, utcnow
-from routing import outbox
-from routing.jobs import enqueue_rows
-from routing.queue import QUEUE_NAMES, get_redis, queues
+from tasks import outbox
+from tasks.jobs import enqueue_rows
+from tasks.queue import QUEUE_NAMES, get_redis, queues
 
 log = logging.getLogger("bharosa.worker")
 NODE = os.environ.get("BHAROSA_NODE") or socket.gethostname()
@@ -51,18 +51,18 @@ def relay_pass() -> int:
 
 
 def sweep_pass() -> int:
-    """Run the SLA sweep (routing.clock) if present; returns how many tickets it touched."""
+    """Run the SLA sweep (tickets.clock) if present; returns how many tickets it touched."""
     try:
-        clock = importlib.import_module("routing.clock")
+        clock = importlib.import_module("tickets.clock")
     except ModuleNotFoundError:
         return 0
     return clock.sweep()
 
 
 def housekeeping_pass() -> int:
-    """Retention and other slow chores (routing.retention), if present."""
+    """Retention and other slow chores (tickets.retention), if present."""
     try:
-        retention = importlib.import_module("routing.retention")
+        retention = importlib.import_module("tickets.retention")
     except ModuleNotFoundError:
         return 0
     return retention.run()

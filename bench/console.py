@@ -5,7 +5,7 @@ time) and the dashboard over 1,000,000 tickets (< 1 s, from the aggregates, not 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/console.py [--tickets N]
 
 It loads a schema of its own (``bench_console``, dropped first), fills it with generated tickets in SQL,
-builds the aggregates once in SQL (the same sums ``console.aggregates`` keeps up to date per event),
+builds the aggregates once in SQL (the same sums ``tickets.stats`` keeps up to date per event),
 and times requests through the Flask app in-process (server time: no network, no browser). Baselines
 measured in the same run: the queue of a station with 10 open tickets, and the dashboard's counters
 computed by scanning the tickets (what the aggregates avoid).
@@ -127,8 +127,8 @@ def main(argv: list[str]) -> int:
     from app import create_app
     from console.auth import open_session, set_credentials
     from models import Base, Officer, Posting, Station, db
-    from routing.seed import seed
-    from routing.stations import sync_stations
+    from tickets.seed import seed
+    from tickets.stations import sync_stations
     from zone import get_zone
 
     db.init(url, connect_args={"options": f"-csearch_path={SCHEMA}"})

@@ -43,23 +43,23 @@ MUTANTS = [
     {
         "name": "escalation without the conditional UPDATE and without FOR UPDATE SKIP LOCKED",
         "edits": [
-            ("routing/clock.py", ".where(Complaint.id == cid, Complaint.escalation_level == lvl_old, "
+            ("tickets/clock.py", ".where(Complaint.id == cid, Complaint.escalation_level == lvl_old, "
              "Complaint.reminders_sent == rem_old,", ".where(Complaint.id == cid,"),
-            ("routing/clock.py", "                   Complaint.next_check_at == nx_old)", "                   )"),
-            ("routing/clock.py", "        q = q.with_for_update(skip_locked=True, of=Complaint)", "        pass"),
+            ("tickets/clock.py", "                   Complaint.next_check_at == nx_old)", "                   )"),
+            ("tickets/clock.py", "        q = q.with_for_update(skip_locked=True, of=Complaint)", "        pass"),
         ],
-        "tests": ["tests/routing/test_faults.py::test_two_sweepers_in_threads_escalate_once",
-                  "tests/routing/test_faults.py::test_two_sweeper_processes_escalate_once"],
+        "tests": ["tests/tickets/test_faults.py::test_two_sweepers_in_threads_escalate_once",
+                  "tests/tickets/test_faults.py::test_two_sweeper_processes_escalate_once"],
     },
     {
         "name": "escalation without the conditional UPDATE (row locks alone)",
         "edits": [
-            ("routing/clock.py", ".where(Complaint.id == cid, Complaint.escalation_level == lvl_old, "
+            ("tickets/clock.py", ".where(Complaint.id == cid, Complaint.escalation_level == lvl_old, "
              "Complaint.reminders_sent == rem_old,", ".where(Complaint.id == cid,"),
-            ("routing/clock.py", "                   Complaint.next_check_at == nx_old)", "                   )"),
+            ("tickets/clock.py", "                   Complaint.next_check_at == nx_old)", "                   )"),
         ],
-        "tests": ["tests/routing/test_faults.py::test_two_sweepers_in_threads_escalate_once",
-                  "tests/routing/test_faults.py::test_two_sweeper_processes_escalate_once"],
+        "tests": ["tests/tickets/test_faults.py::test_two_sweepers_in_threads_escalate_once",
+                  "tests/tickets/test_faults.py::test_two_sweeper_processes_escalate_once"],
     },
 ]
 
@@ -80,7 +80,7 @@ def run_mutant(m: dict) -> tuple[str, str]:
                 return "stale", f"pattern not found in {rel}: {old[:60]!r}"
             p.write_text(text.replace(old, new, 1), encoding="utf-8")
         env = dict(os.environ, PYTHONPATH=str(tree))
-        where = subprocess.run([sys.executable, "-c", "import models, routing.clock; print(routing.clock.__file__)"],
+        where = subprocess.run([sys.executable, "-c", "import models, tickets.clock; print(tickets.clock.__file__)"],
                                cwd=tree, env=env, capture_output=True, text=True).stdout.strip()
         if not where.startswith(str(tree)):
             return "error", f"the mutant's code was not the one imported ({where})"

@@ -86,7 +86,7 @@ def ticket_mix(i: int, stations: list) -> dict:
 def insert_received(n: int, now) -> list[int]:
     """n registered-but-unrouted tickets (see :func:`ticket_mix`) with their route outbox rows, written with
     executemany (not the ORM), as register_complaint would leave them."""
-    from console.aggregates import apply_contributions
+    from tickets.stats import apply_contributions
 
     with db.session() as s:
         stations = list(s.scalars(sa.select(Station).where(Station.kind == "thana", Station.active.is_(True))
@@ -112,7 +112,7 @@ _UNSET = dict(merged_into_id=None, disposed_at=None, outcome=None, assigned_post
 
 
 def bench_routing(n: int, workers: int, env: dict) -> dict:
-    from routing.router import route_complaint, route_many
+    from tickets.router import route_complaint, route_many
 
     # Baseline: the same routing in-process, one transaction per ticket, no outbox/rq.
     ids = insert_received(min(n, 1000), utcnow())
@@ -216,7 +216,7 @@ def copy_open_tickets(total: int, due_frac: float, now) -> None:
 
 
 def explain_claim(now, disable_index: bool) -> tuple[float, str]:
-    from routing.clock import claim  # noqa: F401  (the query measured is the sweep's own)
+    from tickets.clock import claim  # noqa: F401  (the query measured is the sweep's own)
 
     q = (sa.select(Complaint.id).where(Complaint.next_check_at <= now).order_by(Complaint.next_check_at)
          .limit(500).with_for_update(skip_locked=True))
@@ -235,7 +235,7 @@ def explain_claim(now, disable_index: bool) -> tuple[float, str]:
 
 
 def bench_sweep(now) -> dict:
-    from routing import clock
+    from tickets import clock
 
     with db.session() as s:
         due = s.scalar(sa.select(sa.func.count()).select_from(Complaint).where(Complaint.next_check_at <= now))
@@ -297,8 +297,8 @@ def main() -> int:
         os.environ.pop(k, None)
     db.init(url)
     Base.metadata.create_all(db.engine)
-    from routing.seed import seed
-    from routing.stations import sync_stations
+    from tickets.seed import seed
+    from tickets.stations import sync_stations
 
     with db.session() as s:
         sync_stations(s)

@@ -110,7 +110,7 @@ def database(pg: str | None, tmp: Path) -> str:
     else:
         url = f"sqlite:///{tmp / 'voicebench.db'}"
     from models import Base, db
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     db.init(url)
     Base.metadata.create_all(db.engine)

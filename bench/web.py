@@ -46,7 +46,7 @@ def pg_up() -> bool:
 
 def setup_db(url: str | None) -> str:
     from models import Base, db
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     if url and url.startswith("postgres"):
         import sqlalchemy as sa

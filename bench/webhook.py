@@ -198,7 +198,7 @@ def main() -> int:
         c.execute(sa.text("CREATE DATABASE bharosa_bench"))
     eng.dispose()
     from models import Base, db
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     db.init(bench_url)
     Base.metadata.create_all(db.engine)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -39,13 +38,6 @@ class Incoming:
     language: str | None = None  # kind 'transcript': the spoken language (hi, en)
 
 
-def clean_text(s: str | None, limit: int = 5000) -> str:
-    """Text as the citizen wrote it: NFC, NUL and other C0 controls (but newline/tab) removed, capped."""
-    if not s:
-        return ""
-    s = unicodedata.normalize("NFC", s)
-    s = "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc")
-    return s[:limit]
 
 
 def normalise_phone(raw: str | None, region: str = "IN") -> str | None:

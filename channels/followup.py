@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from channels.base import Incoming
-from routing import outbox
+from tasks import outbox
 
 
 def queue_followup(session: Session, msg: Incoming, texts: list[str]) -> None:

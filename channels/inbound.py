@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.types import Inbound, Media, Reply
-from channels.base import Incoming, clean_text
+from channels.base import Incoming
 from models import Attachment, Citizen, Complaint, Conversation, Feedback, Message, utcnow
-from routing import outbox
-from routing.actions import register_complaint
+from tasks import outbox
+from tickets.actions import register_complaint
+from tickets.textsafe import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class DbTicketView:
         return self._row(c) if c else None
 
     def give_feedback(self, ref: str, rating: int, comment: str, level: str | None) -> str:
-        from routing import actions
+        from tickets import actions
 
         c = self.s.scalar(self._mine().where(Complaint.ref == (ref or "").strip().upper()))
         if c is None:
@@ -356,7 +357,7 @@ def _process_pg(session: Session, msg: Incoming, render, limit: bool) -> list[st
     if blocked:
         return _short_answer(session, msg, _CitizenRef(cid, phone, wa_id, language), "blocked", BLOCKED[lang])
     if limit:
-        from channels.flood import over_limit
+        from tasks.flood import over_limit
         from zone import get_zone
 
         if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):
@@ -430,7 +431,7 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
         texts = _short_answer(session, msg, cit, f"opt_{way}", "" if twilio_acted else OPTED[way][lang])
         return [t for t in texts if t]
     if limit:
-        from channels.flood import over_limit
+        from tasks.flood import over_limit
         from zone import get_zone
 
         if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from channels import twilio as tw
 from models import Attachment, Citizen, Message, Outbox
-from routing import outbox as ob
+from tasks import outbox as ob
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ The send window (the only way a part can go out twice): the row is marked ``send
 committed before the provider is called, and each part's Message row is committed right after the
 provider's answer. If the process dies between the provider accepting a part and that commit (one
 HTTP answer plus one commit: milliseconds), or the answer is lost on the network, the row stays
-``sending`` and the relay hands it out again after ``routing.outbox.REDELIVER_AFTER``. The status
+``sending`` and the relay hands it out again after ``tasks.outbox.REDELIVER_AFTER``. The status
 callback carries ``outbox=<id>&part=<i>&parts=<n>`` in its URL and usually closes the window
 first: the last part's callback stores the provider id and marks the row done, so nothing is
 re-sent. Only when no callback has arrived is the unrecorded part sent again; each such re-send
@@ -20,7 +20,7 @@ is counted as an Event of kind ``resend_unknown`` (the measure of the window), a
 against the provider's log by its outbox id.
 
 Errors are typed (:class:`channels.twilio.SendError`): ``retryable`` puts the row back to
-``enqueued`` and re-raises so rq retries with ``routing.jobs.RETRY``; a permanent error (21610
+``enqueued`` and re-raises so rq retries with ``tasks.jobs.RETRY``; a permanent error (21610
 unsubscribed, 63016 outside the window, a DLT mismatch...) is recorded on the Message, as an Event
 ``send_failed`` and on the outbox row, and never retried.
 """
@@ -38,12 +38,13 @@ from channels import twilio as tw
 from channels.segments import SMS_MAX_CHARS, split_for
 from channels.sender import get_sms_sender
 from models import Complaint, Message, Outbox, utcnow
-from routing import outbox as ob
-from routing.actions import event
+from tasks import outbox as ob
+from tickets.actions import event
+from tickets.notify import sms_stopped
 from zone import get_zone
 
 SMS_MAX = SMS_MAX_CHARS
-CODE_MASK = "••••••"  # a one-time code, once Twilio took it or refused it for good (console.web writes the same)
+CODE_MASK = "••••••"  # a one-time code, once Twilio took it or refused it for good (channels.web.views writes the same)
 
 
 def _code_of(payload: dict) -> str | None:
@@ -111,13 +112,6 @@ def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
     raise tw.SendError("no address to send to", None, False)
 
 
-def sms_stopped(session: Session, phone: str) -> bool:
-    """True when this number sent STOP by SMS (and not START since): nothing may be sent to it by SMS."""
-    from models import Citizen
-
-    return bool(session.scalar(select(Citizen.sms_opt_out).where(Citizen.phone == phone)))
-
-
 def from_addr(channel: str) -> str:
     if channel == "whatsapp":
         f = os.environ.get("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886")
@@ -166,7 +160,7 @@ def deliver(session: Session, row: Outbox) -> None:
 
     Raises:
         SendError: ``retryable`` True for a transient failure (the row goes back to ``enqueued`` and
-            rq retries with :data:`routing.jobs.RETRY`); permanent failures are recorded, not raised.
+            rq retries with :data:`tasks.jobs.RETRY`); permanent failures are recorded, not raised.
     """
     payload = row.payload
     code = _code_of(payload)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from channels import twilio as tw
 from channels.webhook import bad_request, forbidden
 from models import Message, Outbox, db, utcnow
-from routing import outbox as ob
+from tasks import outbox as ob
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_status", __name__)

@@ -11,7 +11,7 @@ given (Hindi, district unknown, no recording, the calling number). Every request
 ``payload["ivr"]``), so a hang-up anywhere leaves what was collected. The recording is never
 transcribed here: once the call is over (closing step or the call status callback) and Twilio has said
 where the recording is (``recordingStatusCallback``), one outbox row ``recording:<CallSid>`` hands it
-to :func:`voice.jobs.recording`, which registers the ticket; the caller gets the reference by SMS.
+to :func:`channels.media_jobs.recording`, which registers the ticket; the caller gets the reference by SMS.
 A call that ends before anything was recorded still becomes a ticket, marked for a call-back.
 
 Operators: point the number's "A call comes in" webhook at ``/twilio/voice`` and its "Call status
@@ -36,7 +36,7 @@ from channels import twilio as tw
 from channels.base import BadRequest, normalise_phone, raw_form
 from channels.webhook import TWIML, bad_request, forbidden
 from models import Message, Outbox, db, utcnow
-from routing import outbox
+from tasks import outbox
 from zone import get_zone
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,10 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from channels.base import BadRequest, Incoming, clean_text, message_sid, normalise_phone, parse_media, raw_form
+from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
 from channels.webhook import handle_messaging
 from models import utcnow
+from tickets.textsafe import clean_text
 
 NAME = "whatsapp"
 bp = Blueprint("whatsapp", __name__)

@@ -37,9 +37,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
 
-from console.scope import Scope, active_postings, scope_of
 from models import ConsoleSession, Officer, Posting, db, utcnow
 from models.tables import LoginThrottle
+from tickets.scope import Scope, active_postings, scope_of
 from zone import get_zone
 
 bp = Blueprint("console_auth", __name__, url_prefix="/console", template_folder="templates",
@@ -316,7 +316,7 @@ def login():
     step = _code_step(secret, code) if pw_ok else None
     new_hash = HASHER.hash(password) if step is not None and HASHER.check_needs_rehash(pw_hash) else None
     # 3. A short write: claim the code's step and open the session, or count the failure.
-    from routing.actions import event
+    from tickets.actions import event
 
     with db.session() as s:
         ok = step is not None and _claim_step(s, oid, pw_hash, step)

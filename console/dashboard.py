@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.auth import Viewer, login_required
-from console.scope import MASK, access, complaint_filter, stat_filter
 from models import Complaint, Feedback, Officer, Posting, Station, utcnow
 from models.tables import StatDaily, StatPosting
+from tickets.scope import MASK, access, complaint_filter, stat_filter
 from zone import get_zone
 
 bp = Blueprint("console_dashboard", __name__, url_prefix="/console", template_folder="templates")

@@ -1,6 +1,6 @@
 """Exports: tickets as CSV or JSON for CCTNS and IGRS/Jansunwai data entry, and a per-ticket evidence
 bundle (the files, their sha256, and a certificate page listing them). Scoped and audited; identities are
-masked exactly as the ticket page masks them for the exporting posting (:func:`console.scope.access`)."""
+masked exactly as the ticket page masks them for the exporting posting (:func:`tickets.scope.access`)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from console import media
 from console.auth import Viewer, login_required
-from console.scope import MASK
-from console.textsafe import strip_controls
 from console.views import _queue_filters, identity, ticket_attachments, ticket_or_404
 from models import Complaint, Posting, Station, utcnow
-from routing.actions import event
+from tickets.actions import event
+from tickets.scope import MASK
+from tickets.textsafe import strip_controls
 from zone import get_zone, local
 
 bp = Blueprint("console_export", __name__, url_prefix="/console", template_folder="templates")

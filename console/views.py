@@ -1,6 +1,6 @@
 """The officers' console: the queue, the ticket, its actions, walk-in/postal registration, the
 interpreter queue. Every decision on which tickets a posting sees and whose identity is masked is
-:mod:`console.scope`'s (``complaint_filter``, ``load_ticket``, ``access``); every view and change of a
+:mod:`tickets.scope`'s (``complaint_filter``, ``load_ticket``, ``access``); every view and change of a
 ticket writes an Event.
 """
 
@@ -20,12 +20,13 @@ from werkzeug.exceptions import HTTPException
 
 from bot.types import ComplaintDraft
 from console import media
-from console.aggregates import OPEN
 from console.auth import Viewer, login_required
-from console.scope import MASK, access, complaint_filter, load_ticket
-from console.textsafe import citizen_text, mask_phone, neutralise, redact
 from models import MAX_ID, Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
-from routing import actions
+from tickets import actions
+from tickets.notify import sms_stopped
+from tickets.scope import MASK, access, actor_roles, complaint_filter, disposers, load_ticket, supervisors
+from tickets.stats import OPEN
+from tickets.textsafe import citizen_text, mask_phone, neutralise, redact
 
 try:
     from models.tables import Note
@@ -48,19 +49,6 @@ CHANNELS = ("voice", "whatsapp", "sms", "web", "walkin", "post", "open311")
 PER_PAGE = 50
 MAX_PAGE = 10_000
 REF_RX = re.compile(r"^[A-Z]{3}-[A-Z0-9]{6}$")
-
-
-def supervisors() -> tuple[str, ...]:
-    """Roles that assign, re-route, merge, reopen and close: SHO, cell, admin and every senior rank."""
-    return tuple({"sho", "cell", "admin"} | (set(get_zone().ranks) - {"eo"}))
-
-
-def disposers() -> tuple[str, ...]:
-    return supervisors() + ("eo",)
-
-
-def actor_roles() -> tuple[str, ...]:
-    return disposers() + ("interpreter",)
 
 
 @bp.errorhandler(HTTPException)
@@ -101,7 +89,7 @@ def station_names(s: Session) -> dict[int, Station]:
 
 
 def ticket_or_404(s: Session, viewer: Viewer, ref: str) -> Complaint:
-    """The ticket by reference if the viewer's posting may see it (:func:`console.scope.load_ticket`); else 404
+    """The ticket by reference if the viewer's posting may see it (:func:`tickets.scope.load_ticket`); else 404
     (never 403: no oracle)."""
     c = load_ticket(s, viewer.scope, ref) if REF_RX.match((ref or "").strip().upper()) else None
     if c is None:
@@ -110,7 +98,7 @@ def ticket_or_404(s: Session, viewer: Viewer, ref: str) -> Complaint:
 
 
 def identity(s: Session, c: Complaint, viewer: Viewer) -> dict:
-    """Name and phone as this viewer may see them: masked where :func:`console.scope.access` says so."""
+    """Name and phone as this viewer may see them: masked where :func:`tickets.scope.access` says so."""
     if access(s, viewer.scope, c).masked:
         return {"name": MASK, "phone": MASK, "masked": True}
     return {"name": c.complainant_name or "", "phone": c.phone or c.wa_id or "", "masked": False}
@@ -259,7 +247,7 @@ def identity_names(s: Session, c: Complaint, messages: list[Message]) -> list[st
 
 
 def redact_all(text: str | None, names: list[str]) -> str:
-    """:func:`console.textsafe.redact` for each of the complainant's names."""
+    """:func:`tickets.textsafe.redact` for each of the complainant's names."""
     out = redact(text)
     for n in names:
         out = redact(out, n)
@@ -310,8 +298,6 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
     cat = z.category_by_key.get(c.category)
     cls, left = time_left(c, utcnow())
     if not ident["masked"] and c.phone:  # the citizen sent STOP: SMS alerts do not reach them, a call may be needed
-        from channels.outbound import sms_stopped
-
         ident["sms_stopped"] = sms_stopped(s, c.phone)
     return render_template(
         "console/ticket.html", c=c, station=st, cat=cat, messages=messages, atts=atts, events=events,
@@ -348,7 +334,7 @@ def _action_error():
 CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same", "verification_required",
              "not_confidential")
 FORBIDDEN = ("not_allowed",)
-# "unmask" is open to every role here: routing.actions.unmask_identity refuses roles config does not allow.
+# "unmask" is open to every role here: tickets.actions.unmask_identity refuses roles config does not allow.
 ACTION_ROLES = {"assign": "sup", "reroute": "sup", "merge": "sup", "reopen": "sup", "close": "sup",
                 "verify": "sup", "dispose": "disp", "note": "any", "interpret": "interp", "unmask": "any"}
 

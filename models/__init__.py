@@ -21,6 +21,6 @@ from models.tables import (
 )
 
 __all__ = [
-    "Attachment", "Base", "Citizen", "Complaint", "ConsoleSession", "Conversation", "Database", "Event", "Feedback",
-    "Message", "Note", "Officer", "Outbox", "Posting", "Station", "WorkerState", "db", "utcnow",
+    "MAX_ID", "Attachment", "Base", "Citizen", "Complaint", "ConsoleSession", "Conversation", "Database", "Event",
+    "Feedback", "Message", "Note", "Officer", "Outbox", "Posting", "Station", "WorkerState", "db", "utcnow",
 ]

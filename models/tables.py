@@ -340,7 +340,7 @@ class ApiKey(Base):
 
 class StatDaily(Base):
     """Dashboard aggregates: one row per (registration day, district, station, channel), kept up to date
-    by ``console.aggregates.on_event`` so the dashboard never scans tickets."""
+    by ``tickets.stats.on_event`` so the dashboard never scans tickets."""
 
     __tablename__ = "stat_daily"
     id: Mapped[int] = mapped_column(ID, primary_key=True)

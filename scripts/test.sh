@@ -17,6 +17,9 @@ then
     export TEST_DATABASE_URL="postgresql://127.0.0.1:5432/test"
   fi
 fi
+# the house's layers (pyproject.toml [tool.importlinter], docs/architecture.md): an import that points up fails
+.venv/bin/lint-imports --no-cache >/tmp/bharosa-lint-imports.$$ 2>&1 || { cat /tmp/bharosa-lint-imports.$$; rm -f /tmp/bharosa-lint-imports.$$; echo "import contracts broken"; exit 1; }
+rm -f /tmp/bharosa-lint-imports.$$; echo "import contracts kept"
 echo "database tests: SQLite${TEST_DATABASE_URL:+ and PostgreSQL ($TEST_DATABASE_URL)}"
 .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
 rc=$?

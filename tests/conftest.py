@@ -124,7 +124,7 @@ def db(request, tmp_path, worker_id):
     """The bound :class:`models.Database`, empty but for the zone's stations."""
     from models import Base
     from models import db as database
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     if request.param == "sqlite":
         database.init(f"sqlite:///{tmp_path / 'test.db'}")

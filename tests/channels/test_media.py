@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Attachment, Complaint, Message, Outbox
-from routing.jobs import run_outbox
+from tasks.jobs import run_outbox
 from tests.conftest import ACCOUNT
 
 

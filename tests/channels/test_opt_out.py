@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import Citizen, Event, Message, Outbox
-from routing import outbox as ob
+from tasks import outbox as ob
 from tests.conftest import ACCOUNT
 
 PHONE = "+919839077777"

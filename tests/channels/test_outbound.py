@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from channels import segments
 from models import Citizen, Event, Message, Outbox, utcnow
-from routing import outbox as ob
-from routing.jobs import run_outbox
+from tasks import outbox as ob
+from tasks.jobs import run_outbox
 from zone import get_zone, set_zone
 
 PHONE = "+919839012345"
@@ -111,8 +111,8 @@ def test_retry_after_a_failed_part_sends_only_the_rest(db, app, recorder):
 
 
 def test_retryable_error_uses_rq_retry(db, app, recorder, redis_conn):
-    from routing.jobs import RETRY, enqueue_row
-    from routing.queue import queues
+    from tasks.jobs import RETRY, enqueue_row
+    from tasks.queue import queues
 
     oid = _add(db, "r:1", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
     recorder.fail_next.append((500, 20500))
@@ -280,8 +280,8 @@ def test_lost_answer_window_closed_by_callback(db, app, recorder, twilio):
 
 def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorder, redis_conn, drain):
     """Send rows go to rq in chunks (one job runs many); a retryable failure leaves only that row for a retry."""
-    from routing.jobs import enqueue_rows, run_outbox_each
-    from routing.queue import queues
+    from tasks.jobs import enqueue_rows, run_outbox_each
+    from tasks.queue import queues
 
     ids = [_add(db, f"chunk:{i}", {"to_phone": f"+91983901234{i}", "to_wa": None, "text": f"hello {i}",
                                     "template": None}) for i in range(3)]

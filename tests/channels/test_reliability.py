@@ -12,10 +12,11 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from channels import flood, spool
+from channels import spool
 from channels.inbound import BLOCKED, FLOODED, SORRY
 from channels.twilio import sign
 from models import Attachment, Citizen, Complaint, Conversation, Message, Outbox
+from tasks import flood
 from tests.conftest import PUBLIC, TOKEN, free_port
 
 

@@ -131,9 +131,9 @@ def test_hang_up_before_recording_still_registers_a_callback_ticket(twilio, reco
     The job waits ``RECORDING_WAIT_S`` after the call's end for a recording callback that may still come;
     here that wait is over.
     """
-    import voice.jobs
+    import channels.media_jobs
 
-    monkeypatch.setattr(voice.jobs, "RECORDING_WAIT_S", 0)
+    monkeypatch.setattr(channels.media_jobs, "RECORDING_WAIT_S", 0)
     sid = "CA" + "4" * 32
     post(twilio, "/twilio/voice", sid)
     post(twilio, "/twilio/voice/step/language", sid, Digits="1")
@@ -206,11 +206,11 @@ def test_call_whose_end_is_never_reported_is_swept_into_a_ticket(twilio, recorde
     ``STALE_AFTER`` with what the caller keyed, and only once."""
     from datetime import timedelta
 
-    import voice.jobs
+    import channels.media_jobs
     from channels.voice import STALE_AFTER, sweep_stale_calls
     from models import utcnow
 
-    monkeypatch.setattr(voice.jobs, "RECORDING_WAIT_S", 0)
+    monkeypatch.setattr(channels.media_jobs, "RECORDING_WAIT_S", 0)
     sid = "CA" + "6" * 32
     post(twilio, "/twilio/voice", sid)
     post(twilio, "/twilio/voice/step/language", sid, Digits="2")

@@ -64,9 +64,9 @@ _HASH: list[str] = []
 
 @pytest.fixture
 def officers(db):
-    """Seeded officers (routing.seed) with a password and TOTP secret each, keyed by username."""
+    """Seeded officers (tickets.seed) with a password and TOTP secret each, keyed by username."""
     from console.auth import set_credentials
-    from routing.seed import seed
+    from tickets.seed import seed
 
     out = {}
     with db.session() as s:
@@ -116,7 +116,7 @@ def login(client):
 def register(db, *, description="mera phone chori ho gaya", district="kanpur_nagar", category="theft_mobile",
              station_code="KNP-KOTWALI", phone=CITIZEN, channel="sms", **kw) -> tuple[int, str]:
     """Register a ticket through the ticket service (as a channel would); returns (id, ref)."""
-    from routing.actions import register_complaint
+    from tickets.actions import register_complaint
 
     draft = ComplaintDraft(description=description, district=district, category=category, station_code=station_code,
                            **kw)

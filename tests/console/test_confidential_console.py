@@ -267,7 +267,7 @@ def test_unmask_needs_an_allowed_role_and_a_reason_and_is_in_the_timeline(db, ap
 
 
 def test_unmask_identity_action_refuses_other_roles_and_ordinary_tickets(db, two, staff):
-    from routing.actions import ActionError, unmask_identity
+    from tickets.actions import ActionError, unmask_identity
 
     a, b = two()
     with db.session() as s:
@@ -325,7 +325,7 @@ def test_exports_and_evidence_mask_exactly_as_the_page_does(db, app, staff, two)
 
 
 def test_dashboard_feedback_follows_the_same_rule(db, app, staff, two):
-    from routing import actions
+    from tickets import actions
 
     a, b = two()
     with db.session() as s:

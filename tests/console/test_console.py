@@ -225,7 +225,7 @@ def test_export_is_scoped_and_audited(db, client, officers, login, ticket):
 
 
 def test_dashboard_aggregates_follow_events_and_match_a_rebuild(db, client, officers, login, ticket):
-    from console.aggregates import rebuild
+    from tickets.stats import rebuild
 
     cid, ref = ticket()
     ticket(channel="whatsapp")

@@ -17,7 +17,7 @@ REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name"
 
 @pytest.fixture
 def api_key(db):
-    from console.open311 import new_api_key
+    from api.open311 import new_api_key
 
     with db.session() as s:
         return new_api_key(s, "jansunwai test")

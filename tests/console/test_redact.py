@@ -1,8 +1,8 @@
-"""console.textsafe.redact: a complainant's name and numbers out of text a masked reader sees."""
+"""tickets.textsafe.redact: a complainant's name and numbers out of text a masked reader sees."""
 
 import pytest
 
-from console.textsafe import REDACTED, redact
+from tickets.textsafe import REDACTED, redact
 
 CASES = [
     ("mera naam Sunita Verma hai, ek ladka peecha karta hai", None, "Sunita", "peecha karta hai"),

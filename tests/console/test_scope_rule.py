@@ -9,9 +9,9 @@ import itertools
 
 from sqlalchemy import select
 
-from console.scope import PUBLIC, access, complaint_filter, scope_of
 from models import Complaint, Posting, Station
-from tests.routing.helpers import new_ticket, seeded
+from tests.tickets.helpers import new_ticket, seeded
+from tickets.scope import PUBLIC, access, complaint_filter, scope_of
 
 _phone = itertools.count(9839100000)
 

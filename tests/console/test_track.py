@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from models import Complaint, Feedback, Posting
-from routing import actions
 from tests.console.conftest import CITIZEN
 from tests.web.helpers import get_csrf, latest_code
+from tickets import actions
 
 
 def _track(client, recorder, drain, ref: str) -> None:

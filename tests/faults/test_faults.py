@@ -81,7 +81,7 @@ def cluster():
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "routing.seed"], cwd=ROOT, env=c.env(), check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tickets.seed"], cwd=ROOT, env=c.env(), check=True, capture_output=True)
     yield c
     c.stop()
 

@@ -49,7 +49,7 @@ def test_two_web_nodes_three_workers_two_loops_then_backup_restore():
     c.env = lambda **extra: orig_env(**{"BHAROSA_CONFIG": str(cfg), **extra})
     c.start()
     try:
-        subprocess.run([sys.executable, "-m", "routing.seed"], cwd=ROOT, env=c.env(), check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "tickets.seed"], cwd=ROOT, env=c.env(), check=True, capture_output=True)
         bases = [c.web_url(0), c.web_url(1)]
 
         def one(i: int):

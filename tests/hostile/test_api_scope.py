@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from models import Attachment, Complaint, Message, Officer, Posting, Station, utcnow
-from routing.seed import issue_token
-from tests.routing.helpers import new_ticket, seeded, ticket
+from tests.tickets.helpers import new_ticket, seeded, ticket
+from tickets.seed import issue_token
 
 
 def _station(db, code: str) -> Station:
@@ -98,7 +98,7 @@ def test_a_transfer_or_a_posting_not_begun_revokes_the_token(db, client):
 
 def test_issue_tokens_binds_each_token_to_the_current_posting(db):
     """The seed's tokens go to the posting the officer holds now, never to an ended one."""
-    from routing.seed import issue_tokens
+    from tickets.seed import issue_tokens
 
     seeded(db)
     kotwali = _station(db, "JHS-KOTWALI").id

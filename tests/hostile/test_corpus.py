@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from models import Attachment, Citizen, Complaint, Message, Outbox
-from routing.jobs import run_outbox
+from tasks.jobs import run_outbox
 from tests.conftest import ACCOUNT, load_fixture
 from tests.hostile import blobs
 from tests.hostile.corpus import base_form, context, entries, expand, ids, post, status_ok

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Message, Outbox
-from routing import outbox as ob
+from tasks import outbox as ob
 from tests.conftest import ACCOUNT
 
 PHONE = "+919839055501"

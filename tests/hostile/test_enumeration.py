@@ -9,9 +9,9 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from routing.actions import REF_ALPHABET
 from tests.hostile.corpus import entries, ids
 from tests.hostile.test_text import Env
+from tickets.actions import REF_ALPHABET
 
 VICTIM, ATTACKER = "+919839077777", "+919839088888"
 ENUM = entries("enumeration")
@@ -80,15 +80,15 @@ def test_others_ref_is_answered_like_a_nonexistent_one(db, app, client, recorder
         outs = [o[1] for o in outs]
     elif via == "api":
         from models import Officer
-        from routing.seed import token_hash
+        from tickets.seed import token_hash
 
         with db.session() as s:
-            from routing.seed import seed
+            from tickets.seed import seed
 
             seed(s)
             o = s.scalar(select(Officer).where(Officer.username.like("sho.%jhs-kotwali%")))
             o = o or s.scalar(select(Officer).where(Officer.username.like("%jhs-kotwali")))
-            from console.scope import active_postings
+            from tickets.scope import active_postings
 
             active_postings(s, o.id)[0].api_token_hash = token_hash("bht_attacker_token_000000")
         h = {"Authorization": "Bearer bht_attacker_token_000000"}
@@ -98,8 +98,8 @@ def test_others_ref_is_answered_like_a_nonexistent_one(db, app, client, recorder
     elif via == "console":
         from console.auth import set_credentials
         from models import Officer
-        from routing.seed import seed
         from tests.console.conftest import PASSWORD, Cred, sign_in
+        from tickets.seed import seed
 
         with db.session() as s:
             seed(s)

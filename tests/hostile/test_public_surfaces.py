@@ -49,7 +49,7 @@ def limits():
 
 @pytest.fixture
 def api_key(db):
-    from console.open311 import new_api_key
+    from api.open311 import new_api_key
 
     with db.session() as s:
         return new_api_key(s, "partner test")
@@ -220,7 +220,7 @@ def _track(client, ref: str, phone: str, env: dict | None = None, lang: str = "h
 def test_codes_go_only_to_mobiles_of_the_configured_countries(db, client, recorder, drain, phone):
     """US, UK and UAE mobiles, a Kanpur landline and an Indian toll-free number: a 400 in the citizen's language,
     nothing stored, nothing sent."""
-    from console.web_strings import STRINGS
+    from channels.web.strings import STRINGS
 
     r = _submit(client, phone)
     html = r.get_data(as_text=True)
@@ -243,7 +243,7 @@ def test_codes_to_other_countries_when_config_allows_them(db, client, recorder, 
 
 
 def test_code_budget_per_client_address(db, client, recorder, drain, limits):
-    from console.web_strings import STRINGS
+    from channels.web.strings import STRINGS
 
     limits(otp_per_address_per_hour=3)
     phones = [f"+91983902{i:04d}" for i in range(5)]
@@ -258,7 +258,7 @@ def test_code_budget_per_client_address(db, client, recorder, drain, limits):
 
 
 def test_code_budget_for_the_whole_service(db, client, recorder, drain, limits):
-    from console.web_strings import STRINGS
+    from channels.web.strings import STRINGS
 
     limits(otp_per_hour=2)
     assert _submit(client, "+919839030001", A).status_code == 200
@@ -299,7 +299,7 @@ def _blank(html: str) -> str:
 
 
 def test_made_up_track_refs_do_not_block_the_victims_own_number(db, app, client, recorder, drain):
-    import console.web as web
+    import channels.web.views as web
 
     _, real = register(db, phone=VICTIM)
     drain()
@@ -365,7 +365,7 @@ def test_code_hash_is_peppered_with_the_app_secret_not_a_constant(db, app, clien
         row = s.scalar(select(WebPending))
     for guess in (b"bharosa-web-otp", b"", app.secret_key.encode()):
         assert hmac.new(guess, f"{row.token_hash}:{code}".encode(), hashlib.sha256).hexdigest() != row.code_hash
-    import console.web as web
+    import channels.web.views as web
 
     with app.app_context():
         assert web._code_hash(row.token_hash, code) == row.code_hash

@@ -57,7 +57,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("/simulator", "GET"): ("dev", "the chat simulator page (tests/hostile/test_dev_mode.py)"),
     ("/simulator/messages", "GET"): ("dev", "a simulated conversation; loopback callers only"),
     ("/simulator/send", "POST"): ("dev", "sends as a simulated citizen; loopback callers only"),
-    # the officers' console: every ticket through console.scope (one posting at a time)
+    # the officers' console: every ticket through tickets.scope (one posting at a time)
     ("/console/", "GET"): ("scoped", CONSOLE_SCOPE),
     ("/console/interpreter", "GET"): ("scoped", CONSOLE_SCOPE),
     ("/console/t/<ref>", "GET"): ("scoped", CONSOLE_SCOPE + [

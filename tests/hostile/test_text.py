@@ -19,11 +19,11 @@ from urllib.parse import quote, urlencode
 import pytest
 from sqlalchemy import func, inspect, select
 
-from channels.base import clean_text
 from models import Citizen, Complaint, Message, Officer
 from models.tables import Note
 from tests.conftest import PUBLIC, TOKEN, load_fixture
 from tests.hostile.corpus import expand, form_of_body, load
+from tickets.textsafe import clean_text
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _phones = itertools.count(1)
@@ -74,8 +74,8 @@ class Env:
         """A client signed in as the 1 Number cell (zone-wide)."""
         if self._console is None:
             from console.auth import set_credentials
-            from routing.seed import seed
             from tests.console.conftest import PASSWORD, Cred, sign_in
+            from tickets.seed import seed
 
             with self.db.session() as s:
                 seed(s)
@@ -90,11 +90,11 @@ class Env:
     def api_token(self) -> str:
         if self._api is None:
             self.console()
-            from routing.seed import token_hash
+            from tickets.seed import token_hash
 
             tok = "bht_" + secrets.token_urlsafe(24)
             with self.db.session() as s:
-                from console.scope import active_postings
+                from tickets.scope import active_postings
 
                 o = s.scalar(select(Officer).where(Officer.username == "cell.duty"))
                 active_postings(s, o.id)[0].api_token_hash = token_hash(tok)
@@ -103,7 +103,7 @@ class Env:
 
     def open311_key(self) -> str:
         if self._key is None:
-            from console.open311 import new_api_key
+            from api.open311 import new_api_key
 
             with self.db.session() as s:
                 self._key = new_api_key(s, "hostile")
@@ -156,7 +156,7 @@ def t_webhook(env: Env, target: str, p: dict):
 
 
 def t_web(env: Env, target: str, p: dict):
-    import console.web as web
+    import channels.web.views as web
 
     field = target.split(".")[1]
     text = _text_of(p)

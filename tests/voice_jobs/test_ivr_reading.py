@@ -27,9 +27,9 @@ class Heard:
 
 def test_a_call_with_no_district_keyed_takes_place_and_category_from_the_speech(
         twilio, recorder, recorder_server, drain, db, voice_clips, media_dir, monkeypatch):
-    import voice.jobs
+    import channels.media_jobs
 
-    monkeypatch.setattr(voice.jobs, "_transcriber", Heard)
+    monkeypatch.setattr(channels.media_jobs, "_transcriber", Heard)
     sid, rsid = "CA" + "7" * 32, "RE" + "7" * 32
     post(twilio, "/twilio/voice", sid, CallStatus="ringing")
     post(twilio, "/twilio/voice/step/language", sid, Digits="1")
@@ -55,9 +55,9 @@ def test_a_call_with_no_district_keyed_takes_place_and_category_from_the_speech(
 def test_a_withheld_caller_who_keys_no_number_gets_a_ticket_and_no_sms_to_the_placeholder(
         twilio, recorder, recorder_server, drain, db, voice_clips, media_dir, monkeypatch):
     """Twilio shows a withheld caller ID as +8656696; the IVR does not offer it, and neither may the job."""
-    import voice.jobs
+    import channels.media_jobs
 
-    monkeypatch.setattr(voice.jobs, "_transcriber", Heard)
+    monkeypatch.setattr(channels.media_jobs, "_transcriber", Heard)
     shown = "+8656696"
     sid, rsid = "CA" + "8" * 32, "RE" + "8" * 32
     form = {"From": shown, "Caller": shown}

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from bot.types import ComplaintDraft
 from models import Attachment, Complaint, Event
-from routing import outbox
-from routing.actions import register_complaint
+from tasks import outbox
+from tickets.actions import register_complaint
 
 PHONE = "+919839022222"
 

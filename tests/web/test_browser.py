@@ -89,7 +89,7 @@ def test_file_track_and_rate_in_a_browser(db, server, browser, recorder, drain, 
     page.screenshot(path=str(artifacts / "web-04-timeline.png"), full_page=True)
 
     # -- the police dispose of it; the citizen rates it ------------------------------------------
-    from routing import actions
+    from tickets import actions
 
     with db.session() as s:
         c = s.scalar(select(Complaint).where(Complaint.ref == ref))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import console.web as web
+import channels.web.views as web
 from models import Attachment, Complaint, Event, Feedback, Message, Outbox, utcnow
 from models.tables import WebPending
 from tests.web.helpers import count, csrf_of, get_csrf, latest_code
@@ -346,8 +346,8 @@ def test_someone_elses_reference_looks_like_a_missing_one(db, client, recorder, 
 
 
 def test_track_timeline_and_rate_after_disposal(db, client, recorder, drain):
-    from routing import actions
-    from routing.seed import seed
+    from tickets import actions
+    from tickets.seed import seed
 
     ref = file_one(client, recorder, drain, description="meri bike chori ho gayi jhansi mein")
     drain()

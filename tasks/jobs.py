@@ -16,32 +16,33 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models import Outbox, db
-from routing import outbox as ob
+from tasks import outbox as ob
 
 log = logging.getLogger(__name__)
 
 # kind -> "module:function(session, row)". Handlers return None; they raise SendError-like
-# exceptions with a ``retryable`` attribute to ask for a retry.
+# exceptions with a ``retryable`` attribute to ask for a retry. They are named, not imported: the task queue
+# sits below the layers whose work it runs (docs/architecture.md).
 HANDLERS: dict[str, str] = {
-    "route": "routing.jobs:_route",
+    "route": "tickets.router:route_job",
     "send": "channels.outbound:deliver",
     "media": "channels.media:process_media",
-    "transcribe": "voice.jobs:transcribe",
-    "video": "voice.jobs:video",
-    "recording": "voice.jobs:recording",
+    "transcribe": "channels.media_jobs:transcribe",
+    "video": "channels.media_jobs:video",
+    "recording": "channels.media_jobs:recording",
 }
+# kind -> "module:function(session, rows)" for kinds a batch job runs set-based (rows: id, kind, payload)
+BATCH_HANDLERS: dict[str, str] = {"route": "tickets.router:route_rows"}
 RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
 
 
-def _route(session: Session, row: Outbox) -> None:
-    from routing.router import route_complaint
-
-    route_complaint(session, row.payload["complaint_id"])
+def _resolve(path: str) -> Callable:
+    mod, fn = path.split(":")
+    return getattr(importlib.import_module(mod), fn)
 
 
 def handler_for(kind: str) -> Callable[[Session, Outbox], None]:
-    mod, fn = HANDLERS[kind].split(":")
-    return getattr(importlib.import_module(mod), fn)
+    return _resolve(HANDLERS[kind])
 
 
 def run_outbox(outbox_id: int) -> str:
@@ -73,8 +74,8 @@ def run_outbox(outbox_id: int) -> str:
 def run_outbox_batch(outbox_ids: list[int]) -> dict[str, int]:
     """Run several small outbox rows in one job and one transaction (routing: one commit, not fifty).
 
-    ``route`` rows go through :func:`routing.router.route_many` together: a handful of set-based
-    statements for the whole batch. Should that raise (anything but a database error), its savepoint is
+    ``route`` rows go through :data:`BATCH_HANDLERS` (:func:`tickets.router.route_many`) together: a handful
+    of set-based statements for the whole batch. Should that raise (anything but a database error), its savepoint is
     rolled back and the rows run one by one as below. Other rows run each in its own savepoint; a row that
     fails is left for the relay to hand out again (retryable) or marked failed, and the others still commit.
     A database error that dooms the whole transaction (a deadlock on PostgreSQL) rolls the batch back and
@@ -126,11 +127,9 @@ def run_outbox_batch(outbox_ids: list[int]) -> dict[str, int]:
 
 def _route_together(session: Session, rows: list) -> bool:
     """Route the batch's tickets set-based and mark their rows done; False (nothing kept) if that raised."""
-    from routing.router import route_many
-
     try:
         with session.begin_nested():
-            route_many(session, [r.payload["complaint_id"] for r in rows])
+            _resolve(BATCH_HANDLERS["route"])(session, rows)
             ob.mark_done_many(session, [r.id for r in rows])
         return True
     except DBAPIError:

@@ -1,8 +1,8 @@
 """A small JSON API over the ticket actions, for officers, until the console arrives.
 
 Authentication: ``Authorization: Bearer <token>``; a token is bound to one posting
-(``Posting.api_token_hash`` is its sha256; ``python -m routing.seed --tokens`` issues them), and acts as
-that posting does in the console: its scope and role come from :mod:`console.scope`, the one rule (a
+(``Posting.api_token_hash`` is its sha256; ``python -m tickets.seed --tokens`` issues them), and acts as
+that posting does in the console: its scope and role come from :mod:`tickets.scope`, the one rule (a
 station's SHO/EO sees that station's tickets, a CO/ACP their circle, SP/SSP/DCP/JCP/CP their district, the
 IG and the 1 Number cell the whole zone; confidential complainants masked unless the posting's role is in
 ``confidential_viewer_roles``). A posting that has ended (a transfer), or has not started yet, makes its
@@ -31,10 +31,20 @@ from datetime import UTC, datetime
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from console.aggregates import OPEN
-from console.scope import MASK, access, complaint_filter, load_ticket, posting_is_active, scope_of
 from models import MAX_ID, Complaint, Event, Posting, db, utcnow
-from routing import actions
+from tickets import actions
+from tickets.scope import (
+    MASK,
+    access,
+    actor_roles,
+    complaint_filter,
+    disposers,
+    load_ticket,
+    posting_is_active,
+    scope_of,
+    supervisors,
+)
+from tickets.stats import OPEN
 from zone import get_zone
 
 bp = Blueprint("routing_api", __name__, url_prefix="/api/v1")
@@ -47,7 +57,7 @@ def _err(status: int, code: str, message: str):
 
 def rate_limited(who: str):
     """429 with Retry-After when ``who`` is over ``limits.api_per_minute`` this minute, else None."""
-    from channels.flood import over_limit, retry_after
+    from tasks.flood import over_limit, retry_after
 
     if not over_limit(f"api:{who}", get_zone().limits.api_per_minute):
         return None
@@ -204,8 +214,6 @@ ACTIONS = {
 def act(ref: str, action: str):
     if action not in ACTIONS and action != "merge":
         return _err(404, "not_found", "no such action")
-    from console.views import actor_roles, disposers, supervisors  # the console's rule, one definition
-
     allowed = actor_roles() if action == "notes" else disposers() if action == "dispose" else supervisors()
     if g.scope.role not in allowed:
         return _err(403, "forbidden", "your posting's role may not do this")

@@ -25,7 +25,7 @@ def sync_stations(session: Session) -> int:
     for row in existing.values():
         row.active = False
     session.flush()
-    from routing.router import clear_cache  # the router caches active stations briefly
+    from tickets.router import clear_cache  # the router caches active stations briefly
 
     clear_cache()
     return len(z.stations)

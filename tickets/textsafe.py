@@ -8,6 +8,7 @@ A citizen's text may carry U+202A–U+202E or U+2066–U+2069 to reorder what an
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from markupsafe import Markup, escape
 
@@ -107,3 +108,12 @@ def redact(text: str | None, name: str | None = None, vehicles: bool = False) ->
     for p in parts:
         out = re.sub(_EDGE_L + re.escape(p) + _EDGE_R, REDACTED, out, flags=re.IGNORECASE)
     return out
+
+
+def clean_text(s: str | None, limit: int = 5000) -> str:
+    """Text as the citizen wrote it: NFC, NUL and other C0 controls (but newline/tab) removed, capped."""
+    if not s:
+        return ""
+    s = unicodedata.normalize("NFC", s)
+    s = "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return s[:limit]

@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.types import ComplaintDraft
-from console.scope import posting_is_active
 from models import Attachment, Citizen, Complaint, Event, Feedback, Note, Officer, Posting, Station, utcnow
-from routing import clock, outbox
-from routing.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
+from tasks import outbox
+from tickets import clock
+from tickets.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
+from tickets.scope import posting_is_active
 from zone import get_zone
 
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0, 1: read aloud and typed on keypads
@@ -38,7 +39,7 @@ def event(session: Session, complaint: Complaint | None, kind: str, actor: str =
     """Append an Event (who, what, when; never personal text)."""
     ev = Event(complaint_id=complaint.id if complaint else None, kind=kind, actor=actor, at=at or utcnow(), data=data)
     session.add(ev)
-    from console.aggregates import on_event  # the dashboard's aggregates follow every change
+    from tickets.stats import on_event  # the dashboard's aggregates follow every change
 
     on_event(session, complaint, kind)
     return ev
@@ -519,8 +520,8 @@ def unmask_identity(session: Session, complaint: Complaint, actor: str, posting_
 
     The posting must be the actor's, hold now, see the ticket, and be of a role config lets reveal
     (``confidential_unmask_roles``; roles that always see identities need no reveal). The ``identity_unmasked``
-    Event (data: the posting and the note holding the reason) is what :func:`console.scope.access` honours
-    for :data:`console.scope.UNMASK_MINUTES`; it shows in the ticket's timeline. The reason is an officer's
+    Event (data: the posting and the note holding the reason) is what :func:`tickets.scope.access` honours
+    for :data:`tickets.scope.UNMASK_MINUTES`; it shows in the ticket's timeline. The reason is an officer's
     free text that may name the complainant, so it is a Note (erased by retention), never Event data.
 
     Args:
@@ -536,7 +537,7 @@ def unmask_identity(session: Session, complaint: Complaint, actor: str, posting_
     Raises:
         ActionError: not_confidential, not_allowed, reason_required.
     """
-    from console.scope import access, scope_of
+    from tickets.scope import access, scope_of
 
     c = complaint
     if not c.confidential:

@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository (config.yaml, data/)
 REQUIRED_DISTRICTS = (
     "kanpur_nagar", "kanpur_dehat", "auraiya", "etawah", "kannauj",
     "farrukhabad", "jalaun", "jhansi", "lalitpur",

@@ -4,8 +4,8 @@ level per interval up the district's chain, catch-up after downtime, and the ind
 from sqlalchemy import select
 
 from models import Complaint, Event, Outbox
-from routing import actions, clock
-from tests.routing.helpers import T0, H, S, count, events, new_ticket, outbox_keys, seeded, ticket
+from tests.tickets.helpers import T0, H, S, count, events, new_ticket, outbox_keys, seeded, ticket
+from tickets import actions, clock
 
 
 def test_reminders_at_50_and_80_percent_go_to_the_station(db):
@@ -125,8 +125,8 @@ def test_sweep_keeps_the_dashboard_escalation_counts(db):
     """Escalations by the sweep reach stat_daily at once (as a rebuild from the tickets would count them)."""
     from sqlalchemy import func
 
-    from console.aggregates import rebuild
     from models.tables import StatDaily
+    from tickets.stats import rebuild
 
     seeded(db)
     ids = [new_ticket(db, phone=f"+9198394{i:05d}", district=d)

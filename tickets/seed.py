@@ -1,7 +1,7 @@
 """Sample officers and postings for every station and every rank of every chain (fake phone numbers).
 
-``python -m routing.seed``            create them in ``DATABASE_URL`` (idempotent: usernames are stable)
-``python -m routing.seed --tokens``   also give each officer a fresh API token and print them (dev only)
+``python -m tickets.seed``            create them in ``DATABASE_URL`` (idempotent: usernames are stable)
+``python -m tickets.seed --tokens``   also give each officer a fresh API token and print them (dev only)
 
 Per thana (and women's desk / cyber cell): an SHO and two EOs (one a woman); per circle a CO, or an ACP in
 a commissionerate; per district an SP or SSP (DCP and JCP and CP for Kanpur Nagar); an IG for the zone;
@@ -109,7 +109,7 @@ def issue_token(posting: Posting) -> str:
 def issue_tokens(session: Session) -> dict[str, str]:
     """Give every active officer a new API token for the posting they hold now (the lowest-numbered
     current one, as the console signs in); returns username → token (shown once)."""
-    from console.scope import active_postings
+    from tickets.scope import active_postings
 
     out = {}
     for o in session.scalars(select(Officer).where(Officer.active.is_(True)).order_by(Officer.id)):
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", action="store_true", help="issue API tokens and print them")
     args = ap.parse_args(argv)
-    from routing.stations import sync_stations
+    from tickets.stations import sync_stations
 
     db.init()
     with db.session() as s:

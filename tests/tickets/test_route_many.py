@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from bot.types import ComplaintDraft
 from models import Complaint, Event, Outbox, Station
 from models.tables import ComplaintStat, StatDaily, StatPosting
-from routing.actions import register_complaint
-from routing.router import clear_cache, route_complaint, route_many
-from tests.routing.helpers import T0, seeded
+from tests.tickets.helpers import T0, seeded
+from tickets.actions import register_complaint
+from tickets.router import clear_cache, route_complaint, route_many
 
 # One ticket per rule and corner: (draft fields, channel extras)
 CASES = [
@@ -88,7 +88,7 @@ def test_route_many_does_what_route_complaint_does(db):
     assert reasons == {"nodal", "named", "pin", "place", "unit"}
     # the aggregates kept per batch equal a rebuild from the tickets
     kept = aggregates(db)
-    from console.aggregates import rebuild
+    from tickets.stats import rebuild
 
     with db.session() as s:
         rebuild(s)
@@ -110,7 +110,8 @@ def test_route_many_twice_routes_once(db):
 
 
 def test_batch_job_falls_back_to_one_by_one_when_the_batch_path_fails(db, monkeypatch):
-    from routing import jobs, router
+    from tasks import jobs
+    from tickets import router
 
     ids = [register(db, dict(district="jhansi", category="theft_mobile"), f"+9198392{i:05d}") for i in range(4)]
     with db.session() as s:
@@ -133,7 +134,7 @@ def test_batch_job_falls_back_to_one_by_one_when_the_batch_path_fails(db, monkey
 def test_two_workers_on_the_same_batch_route_each_ticket_once(db):
     if db.backend == "sqlite":
         pytest.skip("SQLite serialises writers; the race needs PostgreSQL's row locks")
-    from routing.jobs import run_outbox_batch
+    from tasks.jobs import run_outbox_batch
 
     ids = [register(db, dict(district="kanpur_nagar", category="theft_mobile"), f"+9198393{i:05d}")
            for i in range(40)]

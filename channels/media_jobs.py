@@ -33,7 +33,7 @@ from channels.base import Incoming, normalise_phone
 from channels.followup import queue_followup
 from channels.media import media_dir
 from models import Attachment, Citizen, Complaint, Message, Outbox, utcnow
-from routing import outbox as ob
+from tasks import outbox as ob
 from voice.errors import FetchFailed, MediaRejected
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def transcribe(session: Session, row: Outbox) -> None:
     Audio that cannot be decoded (silent, truncated, too long) is marked ``rejected`` with a polite message.
 
     Args:
-        session: the job's session (committed by :func:`routing.jobs.run_outbox`).
+        session: the job's session (committed by :func:`tasks.jobs.run_outbox`).
         row: the outbox row; payload ``{attachment_id}``.
     """
     att = session.get(Attachment, row.payload["attachment_id"])
@@ -217,7 +217,7 @@ def _complaint_of(session: Session, att: Attachment) -> tuple[Complaint | None, 
 
 
 def _video(session: Session, att: Attachment, *, sign: bool) -> None:
-    from routing.actions import event
+    from tickets.actions import event
     from voice.keyframes import contact_sheet
     from voice.media import ProbeLimits, probe
 
@@ -296,7 +296,7 @@ def recording(session: Session, row: Outbox) -> None:
     from bot.nlu import extract
     from bot.types import ComplaintDraft
     from channels.inbound import find_citizen
-    from routing.actions import event, register_complaint
+    from tickets.actions import event, register_complaint
     from zone import get_zone
 
     call = session.scalar(_call_query(row.payload["call_sid"]))

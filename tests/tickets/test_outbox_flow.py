@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from bot.types import ComplaintDraft
 from models import Complaint, Event, Message, Outbox
-from routing.actions import register_complaint
+from tickets.actions import register_complaint
 
 PHONE = "+919839012345"
 
@@ -39,7 +39,7 @@ def test_register_route_and_alert(db, app, recorder, drain):
 
 
 def test_jobs_are_idempotent_when_delivered_twice(db, app, recorder, drain):
-    from routing.jobs import run_outbox
+    from tasks.jobs import run_outbox
 
     cid, ref = _register(db)
     drain()
@@ -80,7 +80,7 @@ def test_status_callback_updates_delivery(db, app, recorder, drain, twilio):
 
 
 def test_many_tickets_route_in_batches_once_each(db, app, recorder, drain):
-    from routing.jobs import BATCH_SIZE
+    from tasks.jobs import BATCH_SIZE
 
     ids = [_register(db)[0] for _ in range(BATCH_SIZE + 7)]
     drain()
@@ -95,7 +95,7 @@ def test_relay_gives_up_after_max_attempts(db, app):
     from datetime import timedelta
 
     from models import utcnow
-    from routing import outbox
+    from tasks import outbox
 
     with db.session() as s:
         outbox.add(s, "send:stuck", "send", {"text": "x", "to_phone": PHONE})

@@ -71,6 +71,20 @@ class Access:
     masked: bool
 
 
+# the roles that may act: one definition for the console and the API
+def supervisors() -> tuple[str, ...]:
+    """Roles that assign, re-route, merge, reopen and close: SHO, cell, admin and every senior rank."""
+    return tuple({"sho", "cell", "admin"} | (set(get_zone().ranks) - {"eo"}))
+
+
+def disposers() -> tuple[str, ...]:
+    return supervisors() + ("eo",)
+
+
+def actor_roles() -> tuple[str, ...]:
+    return disposers() + ("interpreter",)
+
+
 def active_postings(s: Session, officer_id: int) -> list[Posting]:
     """The officer's postings that hold now (started, not ended), lowest id first."""
     now = utcnow()

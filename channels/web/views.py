@@ -6,7 +6,7 @@ JavaScript; the one small script only checks file sizes early and stops double s
 The phone is confirmed with a one-time code *before* anything is registered: the form and its files
 wait in a :class:`~models.tables.WebPending` row (files under ``<media>/pending/``) until the code is
 right, then one transaction creates the citizen, the attachments and the complaint through
-:func:`routing.actions.register_complaint` — the same path as the messaging channels. The code goes
+:func:`tickets.actions.register_complaint` — the same path as the messaging channels. The code goes
 out as an outbox 'send' row (template ``otp``) through the worker; only its HMAC is stored (peppered with
 a key derived from the app's secret), it expires after 10 minutes, and too many wrong tries lock the
 request for a cool-down. The worker masks the code in the outbox row and the message log as soon as
@@ -47,13 +47,14 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.types import ComplaintDraft
-from channels.base import clean_text, normalise_phone
-from console.web_strings import STRINGS
+from channels.base import normalise_phone
+from channels.web.strings import STRINGS
 from models import Attachment, Complaint, Event, Feedback, Message, Outbox, Posting, db, utcnow
 from models.tables import WebPending
-from routing import outbox
-from routing.actions import REF_ALPHABET, register_complaint
-from routing.notify import local_time
+from tasks import outbox
+from tickets.actions import REF_ALPHABET, register_complaint
+from tickets.notify import local_time
+from tickets.textsafe import clean_text
 from zone import get_zone
 
 log = logging.getLogger(__name__)
@@ -732,8 +733,8 @@ def _outcome(key: str | None, number: str | None) -> str:
 
 
 def rate(s: Session, c: Complaint, rating: int, comment: str, level: str) -> str:
-    """Record the citizen's rating via routing.actions.rate ('ok', 'not_disposed', 'already', 'invalid')."""
-    from routing import actions
+    """Record the citizen's rating via tickets.actions.rate ('ok', 'not_disposed', 'already', 'invalid')."""
+    from tickets import actions
 
     return actions.rate(s, c, rating, comment, level or None, actor="citizen")
 

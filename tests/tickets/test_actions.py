@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from models import Complaint, Feedback, Officer, Posting, Station
-from routing import actions, clock
-from routing.actions import ActionError
-from routing.seed import issue_tokens
-from tests.routing.helpers import T0, H, events, new_ticket, outbox_keys, seeded, ticket
+from tests.tickets.helpers import T0, H, events, new_ticket, outbox_keys, seeded, ticket
+from tickets import actions, clock
+from tickets.actions import ActionError
+from tickets.seed import issue_tokens
 
 
 def posting(db, station_code: str, role: str = "eo", gender: str | None = None) -> int:
@@ -77,7 +77,7 @@ def test_district_with_no_active_station_goes_to_the_zone_with_an_event(db):
     with db.session() as s:
         for st in s.scalars(select(Station).where(Station.district == "lalitpur")):
             st.active = False
-    from routing.router import clear_cache
+    from tickets.router import clear_cache
 
     clear_cache()
     cid = new_ticket(db, district="lalitpur", category="theft_other")
@@ -403,7 +403,7 @@ def test_reroute_before_the_router_ran_still_tells_the_citizen_the_reference(db)
     seeded(db)
     cid = new_ticket(db, route=False)
     act(db, cid, actions.reroute, "JHS-NAVABAD", "officer:1")
-    from routing.router import route_complaint
+    from tickets.router import route_complaint
 
     with db.session() as s:
         assert route_complaint(s, cid) is False  # the queued routing job, arriving late, does nothing

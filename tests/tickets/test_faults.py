@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Complaint, Event, Message, Outbox, utcnow
-from routing import clock, outbox
+from tasks import outbox
 from tests.conftest import ROOT, free_port
 from tests.redis_server import start_redis
-from tests.routing.helpers import T0, H, new_ticket, seeded
+from tests.tickets.helpers import T0, H, new_ticket, seeded
+from tickets import clock
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,7 @@ def test_two_sweeper_processes_escalate_once(db):
     ids = many_tickets(db, 80)
     code = f"""
         from datetime import datetime
-        from routing import clock
+        from tickets import clock
         print(clock.sweep(now=datetime.fromisoformat({(T0 + 25 * H).isoformat()!r}), limit=5))
     """
     procs = [child(db, code) for _ in range(2)]
@@ -100,7 +101,7 @@ def test_sweeper_killed_half_way_loses_nothing_and_repeats_nothing(db):
     code = f"""
         import time
         from datetime import datetime
-        from routing import clock
+        from tickets import clock
         real = clock.sweep_batch
         def slow(*a, **k):
             n = real(*a, **k)
@@ -137,8 +138,8 @@ def test_sweeper_killed_half_way_loses_nothing_and_repeats_nothing(db):
 # -- the worker and the send window ------------------------------------------------------------------
 def relay(now=None) -> int:
     from models import db
-    from routing.jobs import enqueue_row
-    from routing.queue import queues
+    from tasks.jobs import enqueue_row
+    from tasks.queue import queues
 
     qs = queues()
     with db.session() as s:
@@ -170,7 +171,7 @@ KILL_AFTER_SEND = """
         sid = real(self, *a, **k)   # Twilio has accepted the message...
         os.kill(os.getpid(), signal.SIGKILL)  # ...and the worker dies before storing its answer
     tw.TwilioSender.send = send_then_die
-    from routing.jobs import run_outbox
+    from tasks.jobs import run_outbox
     run_outbox({oid})
 """
 
@@ -211,7 +212,7 @@ def test_worker_killed_while_twilio_is_answering(db, app, recorder):
     row = _send_row(db, cid)
     recorder.delay_s = 2.0  # Twilio is slow to answer; the worker dies while waiting
     try:
-        p = child(db, f"from routing.jobs import run_outbox; run_outbox({row.id})")
+        p = child(db, f"from tasks.jobs import run_outbox; run_outbox({row.id})")
         deadline = time.time() + 30
         while time.time() < deadline:
             with db.session() as s:
@@ -240,13 +241,13 @@ def test_worker_killed_mid_route_job_routes_once(db, app, recorder):
         oid = s.scalar(select(Outbox.id).where(Outbox.key == f"route:{cid}"))
     code = f"""
         import os, signal
-        from routing import router
+        from tickets import router
         real = router.route_complaint
         def route_then_die(s, c):
             real(s, c); s.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # before the job's commit
         router.route_complaint = route_then_die
-        from routing.jobs import run_outbox
+        from tasks.jobs import run_outbox
         run_outbox({oid})
     """
     assert child(db, code).wait(60) == -signal.SIGKILL
@@ -262,7 +263,7 @@ def test_worker_killed_mid_route_job_routes_once(db, app, recorder):
 @pytest.fixture
 def own_redis(monkeypatch):
     """A Redis of our own that the test can restart empty."""
-    from routing import queue
+    from tasks import queue
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from bot.types import ComplaintDraft
 from models import Complaint, Event, Outbox
-from routing.actions import register_complaint
-from routing.router import route_complaint
-from routing.seed import seed
+from tickets.actions import register_complaint
+from tickets.router import route_complaint
+from tickets.seed import seed
 
 T0 = datetime(2025, 3, 1, 6, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)

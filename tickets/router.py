@@ -26,12 +26,12 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from console.aggregates import apply_contributions
 from models import Complaint, Event, Station, utcnow
-from routing import outbox
-from routing.actions import _escalate_to, event
-from routing.clock import chain_of
-from routing.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
+from tasks import outbox
+from tickets.actions import _escalate_to, event
+from tickets.clock import chain_of
+from tickets.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
+from tickets.stats import apply_contributions
 from zone import get_zone
 
 MAX_PIN_KM = 60.0
@@ -222,7 +222,7 @@ def route_complaint(session: Session, complaint_id: int) -> bool:
         start = chain.index(cat.escalate_from) if cat.escalate_from in chain else 1
         _escalate_to(session, c, start, "system", "category", now)
         c.sla_base_level = c.escalation_level
-        from routing.clock import first_check
+        from tickets.clock import first_check
 
         if c.next_check_at is not None:
             c.next_check_at = first_check(c)
@@ -252,6 +252,16 @@ def _needs_orm_path(c) -> bool:
     """Tickets whose routing does more than the common case (a category that starts above the SHO)."""
     cat = get_zone().category_by_key.get(c.category)
     return bool(cat and cat.escalate_from and (c.escalation_level or 0) == 0)
+
+
+def route_job(session: Session, row) -> None:
+    """The outbox's ``route`` handler (tasks.jobs.HANDLERS): route the row's ticket."""
+    route_complaint(session, row.payload["complaint_id"])
+
+
+def route_rows(session: Session, rows: list) -> None:
+    """The batch handler for ``route`` rows (tasks.jobs.BATCH_HANDLERS): their tickets set-based."""
+    route_many(session, [r.payload["complaint_id"] for r in rows])
 
 
 def route_many(session: Session, complaint_ids: list[int]) -> set[int]:

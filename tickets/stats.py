@@ -1,6 +1,6 @@
 """Dashboard aggregates kept up to date as tickets change, so the dashboard never scans tickets.
 
-``routing.actions.event()`` calls :func:`on_event` for every Event. Each ticket's current
+``tickets.actions.event()`` calls :func:`on_event` for every Event. Each ticket's current
 contribution (its registration day, district, station, channel, and whether it is disposed, within
 the SLA, an FIR, how far it escalated, its rating) is kept in ``complaint_stat``; a change is applied
 to ``stat_daily`` / ``stat_posting`` as the difference, so the same event twice, or events in any
@@ -98,7 +98,7 @@ def apply_contributions(session: Session, complaints: list) -> int:
     Args:
         session: the caller's session.
         complaints: the tickets as they are now (Complaint rows, or objects with the attributes
-            ``console.aggregates.contribution`` reads).
+            ``tickets.stats.contribution`` reads).
 
     Returns:
         How many tickets' contributions changed.

@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from models import Attachment, Citizen, Complaint, Conversation, Event, Feedback, Message, Note
-from routing import retention
-from tests.routing.helpers import T0, new_ticket
+from tests.tickets.helpers import T0, new_ticket
+from tickets import retention
 
 NOW = T0 + timedelta(days=400)  # closed_days is 365 in config.yaml: the cutoff is T0 + 35 days
 

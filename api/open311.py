@@ -2,12 +2,12 @@
 filters; POST with an api_key files a complaint that routes like any other), request by id; JSON
 and XML as the spec says (http://wiki.open311.org/GeoReport_v2).
 
-What is published goes through the one scope rule, :data:`console.scope.PUBLIC`: a confidential ticket
+What is published goes through the one scope rule, :data:`tickets.scope.PUBLIC`: a confidential ticket
 never appears (not listed, not by id: 404), with or without a key, and an identity is always masked.
 Without an api_key a request shows its category, status, station, dates and a location rounded to about a
 kilometre: no description and no address (the citizen's own words name people). A client with a valid
 api_key also gets the description, the address and the exact location, with names and numbers taken out
-(:func:`console.textsafe.redact`: the complainant's name, self-introductions, phone/Aadhaar/account
+(:func:`tickets.textsafe.redact`: the complainant's name, self-introductions, phone/Aadhaar/account
 numbers, e-mail addresses and vehicle registration numbers). The rate limit counts per verified key, and
 per client address for everything else (a made-up key is no key).
 """
@@ -27,12 +27,11 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from bot.types import ComplaintDraft
-from channels.base import clean_text
-from console.scope import PUBLIC, access, complaint_filter
-from console.textsafe import redact, strip_controls
 from models import Citizen, Complaint, Station, db, utcnow
 from models.tables import ApiKey
-from routing import actions
+from tickets import actions
+from tickets.scope import PUBLIC, access, complaint_filter
+from tickets.textsafe import clean_text, redact, strip_controls
 from zone import get_zone
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -92,7 +91,7 @@ def _error(exc: HTTPException):
     resp = _respond(_fmt(), "errors", "error", [{"code": exc.code, "description": exc.description or exc.name}],
                     status=exc.code)
     if exc.code == 429:
-        from channels.flood import retry_after
+        from tasks.flood import retry_after
 
         resp.headers["Retry-After"] = str(retry_after())
     return resp
@@ -101,7 +100,7 @@ def _error(exc: HTTPException):
 @bp.before_request
 def _rate_limit():
     """``limits.api_per_minute`` per api_key, or per address for requests without one; then 429."""
-    from channels.flood import over_limit
+    from tasks.flood import over_limit
 
     kid = _key_id()  # a made-up key is no key: counted by address, so a fresh one resets nothing
     who = f"key:{kid}" if kid is not None else f"ip:{request.remote_addr}"
@@ -224,7 +223,7 @@ def request_row(c: Complaint, stations: dict, keyed: bool, names: tuple[str | No
     """One ticket as a GeoReport v2 service request (see the module docstring for what each client sees).
 
     Args:
-        c: a ticket :func:`console.scope.access` lets :data:`~console.scope.PUBLIC` see.
+        c: a ticket :func:`tickets.scope.access` lets :data:`~tickets.scope.PUBLIC` see.
         stations: stations by id.
         keyed: the client has a valid api_key.
         names: the complainant's names as known (the ticket's, the citizen's), redacted wherever they appear.

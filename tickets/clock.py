@@ -30,10 +30,10 @@ from types import SimpleNamespace
 from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from console.aggregates import apply_contributions
 from models import Complaint, Event, Officer, Posting, Station, db, utcnow
-from routing import outbox
-from routing.notify import citizen_row, local_time, officer_row, rank_name
+from tasks import outbox
+from tickets.notify import citizen_row, local_time, officer_row, rank_name
+from tickets.stats import apply_contributions
 from zone import get_zone
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class Postings:
 _COLS = (Complaint.id, Complaint.ref, Complaint.station_id, Complaint.district, Complaint.language, Complaint.phone,
          Complaint.wa_id, Complaint.emergency, Complaint.sla_started_at, Complaint.due_at, Complaint.reminders_sent,
          Complaint.escalation_level, Complaint.sla_base_level, Complaint.next_check_at, Complaint.reopen_count,
-         # what the dashboard's aggregates read (console.aggregates.contribution)
+         # what the dashboard's aggregates read (tickets.stats.contribution)
          Complaint.channel, Complaint.registered_at, Complaint.status, Complaint.disposed_at, Complaint.outcome,
          Complaint.assigned_posting_id, Complaint.merged_into_id)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Complaint
-from routing import outbox
+from models import Citizen, Complaint
+from tasks import outbox
 from zone import get_zone, local
 
 
@@ -84,3 +85,8 @@ def notify_officer(session: Session, complaint: Complaint, template: str, to: st
         return False
     outbox.add(session, row[0], "send", row[1])
     return True
+
+
+def sms_stopped(session: Session, phone: str) -> bool:
+    """True when this number sent STOP by SMS (and not START since): nothing may be sent to it by SMS."""
+    return bool(session.scalar(select(Citizen.sms_opt_out).where(Citizen.phone == phone)))

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from channels import twilio as tw
 from models import Complaint, Outbox, WorkerState, db, utcnow
-from routing.queue import get_redis, queues
+from tasks.queue import get_redis, queues
 
 bp = Blueprint("health", __name__)
 STARTED = time.time()
