@@ -145,9 +145,11 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     def _http_error(exc: HTTPException):
         return jsonify({"error": exc.name, "detail": exc.description}), exc.code
 
-    try:  # load the dialogue engine's models now, not on the first citizen's message
-        from bot import engine
+    from bot import engine
+    from channels import inbound
 
+    inbound.use_engine(engine.handle, replace=False)  # the channels run turns through it; a test may give its own
+    try:  # load the dialogue engine's models now, not on the first citizen's message
         engine.warm()
     except Exception:  # noqa: BLE001 - a cold engine is slower, not broken
         log.exception("bot warm-up failed; the engine will load on first use")

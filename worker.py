@@ -10,7 +10,6 @@ replay and the SLA sweep.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -51,20 +50,16 @@ def relay_pass() -> int:
 
 
 def sweep_pass() -> int:
-    """Run the SLA sweep (tickets.clock) if present; returns how many tickets it touched."""
-    try:
-        clock = importlib.import_module("tickets.clock")
-    except ModuleNotFoundError:
-        return 0
+    """Run the SLA sweep (tickets.clock); returns how many tickets it touched."""
+    from tickets import clock
+
     return clock.sweep()
 
 
 def housekeeping_pass() -> int:
-    """Retention and other slow chores (tickets.retention), if present."""
-    try:
-        retention = importlib.import_module("tickets.retention")
-    except ModuleNotFoundError:
-        return 0
+    """Retention and other slow chores (tickets.retention)."""
+    from tickets import retention
+
     return retention.run()
 
 
@@ -181,6 +176,10 @@ def main(argv: list[str]) -> int:
         print(f"bharosa worker: {exc}", file=sys.stderr)
         return 2
     db.init()
+    from bot import engine
+    from channels import inbound
+
+    inbound.use_engine(engine.handle)  # voice-note transcripts continue their dialogue in the worker
     if args.burst:
         drain()
         return 0

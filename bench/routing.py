@@ -188,7 +188,7 @@ def copy_open_tickets(total: int, due_frac: float, now) -> None:
             "confidential", "emergency", "needs_interpreter", "needs_reroute", "woman_officer", "registered_at",
             "sla_started_at", "due_at", "next_check_at", "reminders_sent", "escalation_level", "sla_base_level",
             "reopen_count", "updated_at")
-    # Other engineers add NOT NULL columns with defaults: fill them from the model, whatever they are.
+    # Later migrations add NOT NULL columns with defaults: fill them from the model, whatever they are.
     extra = [(col.name, col.default.arg) for col in Complaint.__table__.columns
              if col.name not in cols and col.name != "id" and not col.nullable and col.default is not None
              and col.default.is_scalar]

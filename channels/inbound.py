@@ -7,6 +7,7 @@ state, and — when the engine hands over a finished complaint — the ticket an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +19,29 @@ from sqlalchemy.orm import Session
 
 from bot.types import Inbound, Media, Reply
 from channels.base import Incoming
-from models import Attachment, Citizen, Complaint, Conversation, Feedback, Message, utcnow
+from models import Attachment, Citizen, Complaint, Conversation, Message, utcnow
 from tasks import outbox
 from tickets.actions import register_complaint
 from tickets.textsafe import clean_text
 
 log = logging.getLogger(__name__)
+
+# The dialogue engine: given to the channel layer by the entry points (app.create_app, worker.py), who call
+# use_engine(bot.engine.handle); tests give their own. handle(inbound, state, tickets) -> Turn.
+_engine: Callable[..., Any] | None = None
+
+
+def use_engine(handle: Callable[..., Any], *, replace: bool = True) -> None:
+    """Give the channels the function that runs one dialogue turn (``replace=False``: only if none was given)."""
+    global _engine
+    if replace or _engine is None:
+        _engine = handle
+
+
+def _turn(inbound: Inbound, state: dict, tickets: Any):
+    if _engine is None:
+        raise RuntimeError("no dialogue engine given: the entry point calls channels.inbound.use_engine()")
+    return _engine(inbound, state, tickets)
 
 SORRY = {
     "hi": "क्षमा करें, अभी तकनीकी दिक्कत है। आपका संदेश सुरक्षित है, हम जल्द संपर्क करेंगे।",
@@ -119,15 +137,7 @@ class DbTicketView:
         c = self.s.scalar(self._mine().where(Complaint.ref == (ref or "").strip().upper()))
         if c is None:
             return "not_found"
-        if hasattr(actions, "rate"):
-            return actions.rate(self.s, c, rating, comment, level, actor="citizen")
-        if c.status not in ("disposed", "closed"):
-            return "not_disposed"
-        if self.s.scalar(select(Feedback).where(Feedback.complaint_id == c.id)) is not None:
-            return "already"
-        self.s.add(Feedback(complaint_id=c.id, station_id=c.station_id, posting_id=c.assigned_posting_id,
-                            rating=rating, comment=comment, addressed_to=level))
-        return "ok"
+        return actions.rate(self.s, c, rating, comment, level, actor="citizen")
 
 
 def find_citizen(session: Session, phone: str | None, wa_id: str | None, now: datetime,
@@ -362,12 +372,10 @@ def _process_pg(session: Session, msg: Incoming, render, limit: bool) -> list[st
 
         if over_limit(sender_key(msg), get_zone().limits.per_sender_per_minute):
             return _short_answer(session, msg, _CitizenRef(cid, phone, wa_id, language), "flooded", FLOODED[lang])
-    from bot import engine
-
     ref = _CitizenRef(cid, phone, wa_id, language)
     status = "received"
     try:
-        turn = engine.handle(to_inbound(msg, [], phone), dict(state or {}), DbTicketView(session, ref))
+        turn = _turn(to_inbound(msg, [], phone), dict(state or {}), DbTicketView(session, ref))
         replies = list(turn.replies)
     except Exception:
         log.exception("engine failed on message %s", msg.sid)
@@ -453,11 +461,9 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
         session.flush()
         for att in attachments:
             outbox.add(session, f"media:{att.id}", "media", {"attachment_id": att.id})
-    from bot import engine  # imported here: the engine loads its model on first use
-
     status, complaint_id = "received", None
     try:
-        turn = engine.handle(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),
+        turn = _turn(to_inbound(msg, attachments, cit.phone), dict(conv.state or {}),
                              DbTicketView(session, cit))
         replies = list(turn.replies)
     except Exception:

@@ -1,7 +1,7 @@
 """The 'media' outbox job: download one inbound attachment safely, check it, and keep it as evidence.
 
 ``process_media(session, row)`` runs for each Attachment that ``channels.inbound.process`` stored
-(outbox kind ``media``, payload ``{attachment_id}``). The download follows DESIGN.md's rules through
+(outbox kind ``media``, payload ``{attachment_id}``). The download follows docs/architecture.md's media rules through
 :func:`voice.media.fetch` (only the ``TWILIO_API_BASE_URL`` origin, with credentials, or Twilio's
 media CDN, without; every redirect checked; private addresses refused; a size cap; the type sniffed
 from the bytes), then :func:`voice.media.probe` checks duration and frame size. The file is stored

@@ -21,17 +21,12 @@ from werkzeug.exceptions import HTTPException
 from bot.types import ComplaintDraft
 from console import media
 from console.auth import Viewer, login_required
-from models import MAX_ID, Attachment, Citizen, Complaint, Event, Message, Officer, Posting, Station, utcnow
+from models import MAX_ID, Attachment, Citizen, Complaint, Event, Message, Note, Officer, Posting, Station, utcnow
 from tickets import actions
 from tickets.notify import sms_stopped
 from tickets.scope import MASK, access, actor_roles, complaint_filter, disposers, load_ticket, supervisors
 from tickets.stats import OPEN
 from tickets.textsafe import citizen_text, mask_phone, neutralise, redact
-
-try:
-    from models.tables import Note
-except ImportError:  # older schema
-    Note = None
 from zone import get_zone, local
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -283,7 +278,7 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
     transcripts = {a.id: redact_all(a.transcript, names) if ident["masked"] else a.transcript for a in atts}
     events = list(s.scalars(select(Event).where(Event.complaint_id == c.id).order_by(Event.at, Event.id)))
     event_data = {e.id: dict(e.data or {}) for e in events}
-    notes = list(s.scalars(select(Note).where(Note.complaint_id == c.id).order_by(Note.id))) if Note else []
+    notes = list(s.scalars(select(Note).where(Note.complaint_id == c.id).order_by(Note.id)))
     if ident["masked"]:  # an officer's note (a reveal's reason) may name her too
         notes = [SimpleNamespace(actor=n.actor, created_at=n.created_at, text=redact_all(n.text, names))
                  for n in notes]

@@ -1,6 +1,6 @@
 """Safe media download (Twilio media URLs), type sniffing from the bytes, and capped probing.
 
-Rules (DESIGN.md, reliability): media is fetched only from the host of ``TWILIO_API_BASE_URL`` or
+Rules (docs/architecture.md): media is fetched only from the host of ``TWILIO_API_BASE_URL`` or
 Twilio's media CDN hosts; credentials go only to the former; every redirect hop is checked by the same
 rules; private, loopback and link-local addresses are refused unless the host is exactly the
 configured API host (tests run the Twilio recorder on 127.0.0.1); a CDN host is resolved once per hop

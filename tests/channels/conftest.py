@@ -7,9 +7,6 @@ attachments). Tests that need the real engine (the stories) do not use this fixt
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from bot.types import ComplaintDraft, Reply, Turn
@@ -38,14 +35,11 @@ def fake_handle(msg, state, tickets):
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Install the stand-in as ``bot.engine`` for this test."""
-    import bot
+    """Give the channels the stand-in engine for this test (the seam the entry points use)."""
+    from channels import inbound
 
-    mod = types.ModuleType("bot.engine")
-    mod.handle = fake_handle
-    monkeypatch.setitem(sys.modules, "bot.engine", mod)
-    monkeypatch.setattr(bot, "engine", mod, raising=False)
-    return mod
+    monkeypatch.setattr(inbound, "_engine", fake_handle)
+    return fake_handle
 
 
 @pytest.fixture

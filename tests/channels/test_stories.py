@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from bot import engine as real_engine
 from models import Complaint
 
 STORIES = Path(__file__).resolve().parents[1] / "bot" / "testset" / "stories.yml"
@@ -19,10 +20,6 @@ ALL = yaml.safe_load(STORIES.read_text(encoding="utf-8")) if STORIES.exists() el
 PLAYABLE = [(i, s) for i, s in enumerate(ALL) if s.get("channel", "whatsapp") in ("whatsapp", "sms")
             and all(set(t) & {"user", "button", "location", "media"} for t in s["turns"])]
 
-try:
-    from bot import engine as real_engine
-except ImportError:  # not landed yet
-    real_engine = None
 
 
 def _form(channel: str, sender: str, turn: dict, n: int, story: int, fixture_form) -> dict:
@@ -72,7 +69,6 @@ def _direct(story: dict) -> Complaint | None:
     return None
 
 
-@pytest.mark.skipif(real_engine is None, reason="bot.engine has not landed")
 @pytest.mark.parametrize("idx,story", PLAYABLE, ids=[s["name"] for _, s in PLAYABLE])
 def test_story_through_signed_webhooks(db, app, twilio, fixture_form, idx, story):
     channel = story.get("channel", "whatsapp")

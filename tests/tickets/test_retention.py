@@ -1,4 +1,4 @@
-"""Retention (DESIGN.md): after ``retention.closed_days`` a closed ticket's personal data is erased — the
+"""Retention (docs/architecture.md): after ``retention.closed_days`` a closed ticket's personal data is erased — the
 ticket's text, its messages, notes, feedback comments and media files — and so is what never became a
 ticket (messages without one, an idle conversation's draft, a citizen with nothing left); open tickets,
 recent ones and the turns that led to a live ticket stay. Run as the worker runs it: ``retention.run``."""

@@ -313,7 +313,7 @@ def test_sign_language_video(db, client, recorder, drain, images, media_dir):
         assert att.kind == "video" and att.sha256 == hashlib.sha256(images["mp4"]).hexdigest()
         job = s.scalar(select(Outbox).where(Outbox.kind == "video"))
         assert job.payload == {"attachment_id": att.id} and job.key == f"video:{att.id}"
-    drain()  # the voice engineer's job takes the video from here: keyframes for the interpreter
+    drain()  # the video job (channels.media_jobs) takes the video from here: keyframes for the interpreter
     with db.session() as s:
         assert s.get(Outbox, job.id).status == "done"
         assert s.get(Attachment, att.id).keyframes_path
