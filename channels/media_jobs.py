@@ -35,6 +35,7 @@ from channels.media import media_dir
 from models import Attachment, Citizen, Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from voice.errors import FetchFailed, MediaRejected
+from zone import messages
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +47,9 @@ FETCH_ATTEMPTS = 3
 # How long after a call ends to wait for Twilio's recording callback before registering without it.
 RECORDING_WAIT_S = 90
 
-TEXTS = {
-    "heard": {"hi": "🎤 हमने सुना: “{text}”\nअगर यह सही नहीं है तो कृपया लिखकर भेजें।",
-              "en": "🎤 We heard: “{text}”\nIf that is not right, please type it instead."},
-    "not_understood": {"hi": "🎤 क्षमा करें, आपका वॉइस संदेश हम समझ नहीं पाए। वह सुरक्षित है और हमारे कर्मचारी उसे सुनेंगे। "
-                             "कृपया अपनी शिकायत लिखकर भेजें या साफ़ बोलकर दोबारा भेजें।",
-                       "en": "🎤 Sorry, we could not make out your voice note. It is saved and our staff will listen "
-                             "to it. Please type your complaint, or send the voice note again, speaking clearly."},
-    "bad_audio": {"hi": "🎤 आपका वॉइस संदेश हम चला नहीं सके ({why})। कृपया दोबारा भेजें या लिखकर बताएं। "
-                        "आपकी बातचीत सुरक्षित है।",
-                  "en": "🎤 We could not play your voice note ({why}). Please send it again or type your complaint. "
-                        "Your conversation is saved."},
-    "bad_video": {"hi": "आपका वीडियो हम खोल नहीं सके। आपकी शिकायत {ref} दर्ज है; हमारे कर्मचारी आपसे संपर्क करेंगे।",
-                  "en": "We could not open the video you sent. Your complaint {ref} is registered; our staff will "
-                        "contact you."},
-    "bad_video_noref": {"hi": "आपका वीडियो हम खोल नहीं सके। आपकी बातचीत सुरक्षित है; कृपया दोबारा भेजें या लिखकर बताएं।",
-                        "en": "We could not open the video you sent. Your conversation is saved; please send it again "
-                              "or type your complaint."},
-}
-WHY = {
-    "silent": {"hi": "उसमें कोई आवाज़ नहीं थी", "en": "it was silent"},
-    "empty": {"hi": "वह खाली था", "en": "it was empty"},
-    "truncated": {"hi": "वह अधूरा था", "en": "it was cut short"},
-    "too_long": {"hi": "वह बहुत लंबा है", "en": "it is too long"},
-    "too_large": {"hi": "वह बहुत बड़ा है", "en": "it is too large"},
-}
-CALL_DESCRIPTION = {
-    "hi": "हेल्पलाइन कॉल: शिकायत रिकॉर्ड नहीं हो सकी ({why}); कृपया नागरिक को वापस कॉल करें।",
-    "en": "Helpline call: the complaint could not be recorded ({why}); please call the citizen back.",
-}
+TEXTS = messages.section("voice_note")
+WHY = messages.section("media_why")
+CALL_DESCRIPTION = messages.entry("officer.call_not_recorded")
 
 
 def _aware(dt: datetime | None) -> datetime:
@@ -138,7 +113,7 @@ def transcribe(session: Session, row: Outbox) -> None:
         log.info("voice note %s rejected: %s", att.id, exc)
         if msg is not None:
             lang = _lang(cit)
-            why = WHY.get(exc.reason, {"hi": "फ़ाइल पढ़ी नहीं जा सकी", "en": "the file could not be read"})[lang]
+            why = WHY.get(exc.reason, WHY["unreadable"])[lang]
             _tell(session, f"voice_rejected:{att.id}", msg, cit, TEXTS["bad_audio"][lang].format(why=why))
         return
     tr = _transcriber().transcribe(audio.samples)

@@ -37,7 +37,7 @@ from channels.base import BadRequest, normalise_phone, raw_form
 from channels.webhook import TWIML, bad_request, forbidden
 from models import Message, Outbox, db, utcnow
 from tasks import outbox
-from zone import get_zone
+from zone import get_zone, messages
 
 log = logging.getLogger(__name__)
 NAME = "voice"
@@ -50,32 +50,7 @@ _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 # spelled on a keypad): no one's number, so never offered as the alert number.
 WITHHELD = {"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"}
 
-T: dict[str, dict[str, str]] = {
-    "welcome": {"hi": "भरोसा पुलिस शिकायत हेल्पलाइन में आपका स्वागत है। यह कॉल रिकॉर्ड की जाती है। "
-                      "आपात स्थिति में फ़ोन रखकर 112 पर कॉल करें।",
-                "en": "Welcome to the Bharosa police complaint helpline. This call is recorded. "
-                      "In an emergency, hang up and dial 112."},
-    "language": {"hi": "हिंदी के लिए 1 दबाएं।", "en": "For English, press 2."},
-    "district_head": {"hi": "अपना ज़िला चुनें।", "en": "Choose your district."},
-    "district_item": {"hi": "{name} के लिए {n} दबाएं।", "en": "For {name}, press {n}."},
-    "record": {"hi": "बीप के बाद अपनी शिकायत बताएं: क्या हुआ, कहाँ हुआ और कब हुआ। बोलने के बाद हैश दबाएं।",
-               "en": "After the beep, tell us your complaint: what happened, where and when. "
-                     "Press the hash key when you finish."},
-    "number": {"hi": "शिकायत की जानकारी SMS से भेजी जाएगी। इसी नंबर पर भेजने के लिए 1 दबाएं, "
-                     "दूसरा मोबाइल नंबर देने के लिए 2 दबाएं।",
-               "en": "We will send updates on your complaint by SMS. To use the number you are calling from, "
-                     "press 1. To give another mobile number, press 2."},
-    "number_entry": {"hi": "कृपया दस अंकों का मोबाइल नंबर दबाएं।", "en": "Please key in the ten-digit mobile number."},
-    "again": {"hi": "क्षमा करें, हमें आपका जवाब नहीं मिला।", "en": "Sorry, we did not get that."},
-    "no_speech": {"hi": "क्षमा करें, हमें कुछ सुनाई नहीं दिया।", "en": "Sorry, we could not hear anything."},
-    "closing": {"hi": "धन्यवाद। आपकी शिकायत दर्ज की जा रही है। संदर्भ संख्या SMS से मिलेगी, और 24 घंटे के भीतर "
-                      "थाना कार्यवाही करेगा। ज़रूरत होने पर 1 नंबर सेल आपको वापस कॉल करेगा।",
-                "en": "Thank you. Your complaint is being registered. You will get its reference number by SMS, "
-                      "and the police station will act on it within 24 hours. If needed, the 1 Number cell "
-                      "will call you back."},
-    "sorry": {"hi": "क्षमा करें, अभी तकनीकी दिक्कत है। कृपया थोड़ी देर बाद फिर कॉल करें।",
-              "en": "Sorry, we have a technical problem. Please call again a little later."},
-}
+T: dict[str, dict[str, str]] = messages.section("ivr")
 
 
 # -- TwiML --------------------------------------------------------------------------------------------
