@@ -16,7 +16,7 @@ from bot.nlu import NLUResult, extract, find_rating, find_ref
 from bot.texts import STATUS, t
 from bot.textutil import clean
 from bot.types import Button, ComplaintDraft, Inbound, Reply, TicketView, Turn
-from zone import get_zone
+from zone import get_zone, messages
 
 VERSION = 1
 MAX_TRIES = 2
@@ -313,14 +313,14 @@ def _summary(ctx: _Ctx) -> None:
     lines.append(f"{t('f_description', lang)}: {desc[:140]}")
     if s.get("category"):
         c = z.category_by_key[s["category"]]
-        lines.append(f"{t('f_category', lang)}: {c.name_hi if lang == 'hi' else c.name_en}")
+        lines.append(f"{t('f_category', lang)}: {messages.name(c, lang)}")
     d = z.district_by_key.get(s.get("district") or "")
     place_bits = [s.get("place") or ""]
     stn = z.station_by_code.get(s.get("station_code") or "")
     if stn and (stn.name_en.lower() not in (s.get("place") or "").lower()):
-        place_bits.append(("थाना " + stn.name_hi) if lang == "hi" else (stn.name_en + " PS"))
+        place_bits.append(t("station_name", lang, name=messages.name(stn, lang)))
     if d:
-        place_bits.append(d.name_hi if lang == "hi" else d.name_en)
+        place_bits.append(messages.name(d, lang))
     lines.append(f"{t('f_place', lang)}: {', '.join(b for b in place_bits if b) or unk}")
     when = s.get("incident_text") or ""
     if s.get("incident_at"):
@@ -597,7 +597,7 @@ def _location(ctx: _Ctx) -> None:
         stn = z.station_by_code[near[0]]
         s["station_code"], s["district"] = stn.code, stn.district
         s.setdefault("place", clean(msg.text) or f"{msg.lat:.5f},{msg.lon:.5f}")
-        ctx.say("location_ok", station=stn.name_hi if ctx.lang == "hi" else stn.name_en)
+        ctx.say("location_ok", station=messages.name(stn, ctx.lang))
     else:
         s.setdefault("place", f"{msg.lat:.5f},{msg.lon:.5f}")
     st.pop("editing", None)
@@ -750,7 +750,7 @@ def _feedback(ctx: _Ctx, r: NLUResult | None, start: bool = False, button: str |
         levels = _levels(fb.get("ref"))
         if button is None and (r is None or not fb.get("asked_level")):
             fb["asked_level"] = True
-            names = [Button(f"lvl:{k}", z.ranks[k].hi if lang == "hi" else z.ranks[k].en) for k in levels]
+            names = [Button(f"lvl:{k}", messages.name(z.ranks[k], lang)) for k in levels]
             ctx.say("ask_level", [*names, Button("lvl:none", t("b_none", lang))])
             return
         level = None

@@ -16,7 +16,7 @@ from bot.nlu import NLUResult, categorize, find_name, find_phone, resolve_places
 from bot.texts import t
 from bot.textutil import clean, fold_devanagari, tokens
 from bot.types import Button, Reply
-from zone import get_zone
+from zone import get_zone, messages
 
 SLOTS = ("description", "category", "district", "place", "incident", "name", "alert_phone")
 EDITABLE = ("description", "category", "place", "incident", "name")
@@ -51,12 +51,12 @@ def district_buttons(lang: str) -> list[Button]:
     """The zone's districts in keypad order (so "4" means the same on SMS and on the phone keypad)."""
     z = get_zone()
     ds = sorted(z.districts, key=lambda d: d.keypad)
-    return [Button(f"d:{d.key}", d.name_hi if lang == "hi" else d.name_en) for d in ds]
+    return [Button(f"d:{d.key}", messages.name(d, lang)) for d in ds]
 
 
 def category_buttons(lang: str) -> list[Button]:
     """Every category of the zone, in config order."""
-    return [Button(f"c:{c.key}", c.name_hi if lang == "hi" else c.name_en) for c in get_zone().categories]
+    return [Button(f"c:{c.key}", messages.name(c, lang)) for c in get_zone().categories]
 
 
 def _clean_place(text: str) -> str:

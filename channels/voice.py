@@ -92,7 +92,7 @@ def ask_district(resp: VoiceResponse, lang: str, retry: bool = False) -> None:
         _say(g, "again", lang)
     _say(g, "district_head", lang)
     for d in sorted((d for d in z.districts if 1 <= d.keypad <= 9), key=lambda d: d.keypad):
-        _say(g, "district_item", lang, name=d.name_hi if lang == "hi" else d.name_en, n=d.keypad)
+        _say(g, "district_item", lang, name=messages.name(d, lang), n=d.keypad)
     resp.redirect(_url("district"), method="POST")
 
 

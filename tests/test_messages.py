@@ -47,3 +47,13 @@ def test_no_bilingual_table_outside_the_catalogue(path):
         assert found, f"{path} has no bilingual table any more: take it off NOT_YET"
     else:
         assert not found, f"{path} writes its own {{'hi': …}} texts: put them in zone/messages.yaml"
+
+
+def test_one_rule_for_a_localized_name():
+    from zone import get_zone
+
+    z = get_zone()
+    d, rank = z.districts[0], next(iter(z.ranks.values()))
+    assert messages.name(d, "en") == d.name_en and messages.name(d, "hi") == d.name_hi
+    assert messages.name(d, "fr") == d.name_hi  # the default language, never a mix
+    assert messages.name(rank, "en") == rank.en and messages.name(rank, None) == rank.hi

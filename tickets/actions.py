@@ -20,7 +20,7 @@ from tasks import outbox
 from tickets import clock
 from tickets.notify import local_time, notify_citizen, notify_officer, rank_name, station_name
 from tickets.scope import posting_is_active
-from zone import get_zone
+from zone import get_zone, messages
 
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0, 1: read aloud and typed on keypads
 ZONE_PREFIX = "UPK"  # tickets whose district is not known yet
@@ -315,7 +315,7 @@ def _category_name(c: Complaint) -> str:
     cat = get_zone().category_by_key.get(c.category)
     if cat is None:
         return c.category
-    return cat.name_hi if c.language == "hi" else cat.name_en
+    return messages.name(cat, c.language)
 
 
 def dispose(session: Session, complaint: Complaint, outcome: str, actor: str, number: str | None = None,
@@ -340,7 +340,7 @@ def dispose(session: Session, complaint: Complaint, outcome: str, actor: str, nu
     c.status, c.outcome, c.outcome_number, c.disposed_at, c.next_check_at = "disposed", outcome, number, now, None
     event(session, c, "disposed", actor, at=now, outcome=outcome, number=number, note=n.id if n else None,
           late=bool(c.due_at and now > c.due_at))
-    text = oc.hi if c.language == "hi" else oc.en
+    text = messages.name(oc, c.language)
     if number:
         text = f"{text} ({number})"
     notify_citizen(session, c, "disposed", f"N{c.reopen_count}", outcome=text)

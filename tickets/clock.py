@@ -34,7 +34,7 @@ from models import Complaint, Event, Officer, Posting, Station, db, utcnow
 from tasks import outbox
 from tickets.notify import citizen_row, local_time, officer_row, rank_name
 from tickets.stats import apply_contributions
-from zone import get_zone
+from zone import get_zone, messages
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -222,7 +222,7 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
         (cid, ref, st_id, district, lang, phone, wa_id, emergency, _start, due, rem_old, lvl_old, base, _nx_old,
          reopens) = r[:15]
         st = stations.get(st_id) if st_id else None
-        st_name = (st.name_hi if lang == "hi" else st.name_en) if st else "-"
+        st_name = (messages.name(st, lang)) if st else "-"
         if rem_new > rem_old and now < due:
             # Only the latest missed reminder is worth sending.
             row = officer_row(cid, ref, st.phone if st else None, "station_reminder", f"R{rem_new}N{reopens}",

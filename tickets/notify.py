@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import Citizen, Complaint
 from tasks import outbox
-from zone import get_zone, local
+from zone import get_zone, local, messages
 
 
 def local_time(dt: datetime | None, lang: str = "hi") -> str:
@@ -29,7 +29,7 @@ def station_name(complaint: Complaint, lang: str) -> str:
     st = complaint.station
     if st is None:
         return "-"
-    return st.name_hi if lang == "hi" else st.name_en
+    return messages.name(st, lang)
 
 
 def rank_name(rank: str, lang: str) -> str:
@@ -37,7 +37,7 @@ def rank_name(rank: str, lang: str) -> str:
     r = get_zone().ranks.get(rank)
     if r is None:
         return rank
-    return r.hi if lang == "hi" else r.en
+    return messages.name(r, lang)
 
 
 def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | None, lang: str, template: str, /,

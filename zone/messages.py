@@ -80,3 +80,14 @@ def t(path: str, lang: str | None, **values: object) -> str:
     """The sentence ``section.key`` in ``lang`` (see :func:`language`), its placeholders filled from ``values``."""
     text = entry(path)[language(lang)]
     return text.format(**values) if values else text
+
+
+def name(obj: object, lang: str | None) -> str:
+    """A localized name from the zone (district, station, category, rank, outcome): ``name_<lang>`` or ``<lang>``
+    in the language :func:`language` picks, else the default language's."""
+    for code in (language(lang), DEFAULT):
+        for attr in (f"name_{code}", code):
+            value = getattr(obj, attr, None)
+            if isinstance(value, str) and value:
+                return value
+    return ""
