@@ -1,14 +1,29 @@
-"""Webhook throughput: the real app vs a bare Flask app, side by side, under wrk.
+"""Webhook throughput: the real app against its baselines, side by side, under wrk.
 
-``.venv/bin/python bench/webhook.py [--duration 10] [--pg postgresql://postgres@127.0.0.1:5432/test]``
+``.venv/bin/python bench/webhook.py [--duration 10] [--pg postgresql://postgres@127.0.0.1:5432/test | --sqlite]
+[--baseline-commit SHA] [--rounds N] [--skip bare,durable] [--workers N --threads N]``
 
-(a) the real app (``app:create_app()``) on gunicorn with scripts/run.sh's settings (gthread,
-    ``nproc*2`` workers, 4 threads) on PostgreSQL (a database ``bharosa_bench`` created fresh next to
-    the given URL's) with its own Redis; (b) a bare Flask app on gunicorn with the same workers that
-    answers every POST with a fixed TwiML reply. wrk (2 threads, 16 connections, 10 s) replays
-    pre-signed WhatsApp webhooks, a distinct MessageSid and sender each (the Lua script strides the
-    request list per wrk thread, so no request is sent twice). Prints req/s, p50/p99, non-2xx and the
-    ratio, and checks the database afterwards: one stored message per 2xx, none doubled.
+Apps, each on gunicorn with scripts/run.sh's settings (gthread, ``nproc*2`` workers, 4 threads), one after
+the other, on the same kind of database:
+
+(b) bare Flask: answers every POST with a fixed TwiML reply (``bench.webhook:bare_app()``);
+(c) a minimal durable webhook (``bench.echo_app:create_durable_app()``): verifies the Twilio signature,
+    one INSERT of the message, fixed TwiML;
+(0) with ``--baseline-commit SHA``: the real app at that commit, served from a ``git worktree`` of it
+    (this checkout's .venv, PYTHONPATH and cwd the worktree; the worktree is removed at the end);
+(a) the real app (``app:create_app()``) of this working tree.
+
+Database: PostgreSQL by default (``--pg``: a fresh database ``bharosa_bench_<pid>_<app>`` per app next to the
+given URL's, dropped at the end), or ``--sqlite``: the default database, a fresh SQLite file per app in a
+temporary folder, with whatever the app does to it (models.db: WAL, busy timeout, BEGIN IMMEDIATE). The real
+apps get their schema from their own ``app.py init`` (as ``make run``) and each its own Redis.
+
+wrk (2 threads, 16 connections) replays pre-signed WhatsApp webhooks, a distinct MessageSid and sender
+each (the Lua script strides the request list per wrk thread, so no request is sent twice); every app
+gets the same requests. Prints req/s, p50/p99, non-2xx and the ratios of (a) to the others, and checks each
+database afterwards: one stored message per 2xx, none doubled. ``--rounds N`` runs the apps N times in turn
+(each time on fresh databases) and takes each app's median round by req/s (the lower one of two) for the
+ratios: on a busy machine, compare those.
 """
 
 from __future__ import annotations
@@ -18,26 +33,30 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.faults.harness import free_port  # noqa: E402
 from tests.redis_server import start_redis  # noqa: E402
 
 TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105
 ACCOUNT = "AC" + "0" * 30 + "99"
+PUBLIC = "https://bench.bharosa.test"  # PUBLIC_BASE_URL of every app: one signed request list serves them all
+HOOK = "/twilio/whatsapp"
 TEXTS = ["mera phone kal shaam Rawatpur bus stand pe chori ho gaya", "मेरी बाइक चोरी हो गई है कल्याणपुर से",
          "someone is harassing my sister near Kakadeo", "namaste", "mera aadhaar card kho gaya"]
 FIXED = ('<?xml version="1.0" encoding="UTF-8"?><Response><Message>आपका संदेश मिला। Your message is received.'
          "</Message></Response>")
+MEASURED, WARM = "MB", "WU"  # MessageSid prefixes of the measured and the warm-up requests
 
 
 def bare_app():
@@ -57,19 +76,28 @@ def bare_app():
     return app
 
 
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
-def make_requests(n: int, url: str, prefix: str) -> list[tuple[str, str]]:
-    from channels.twilio import sign
 
+def make_requests(n: int, prefix: str, series: int) -> list[tuple[str, str]]:
+    """``n`` signed WhatsApp texts; sids ``SM<prefix>…``, senders ``+917<series><i:08d>`` (new each)."""
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TOKEN)
     out = []
     for i in range(n):
         sid = f"SM{prefix}{i:030d}"[:34]
-        sender = f"+9170{(hash(prefix) % 100):02d}{i:06d}"
+        sender = f"+917{series}{i:08d}"
         form = {"SmsMessageSid": sid, "NumMedia": "0", "ProfileName": f"Bench {i}", "MessageType": "text",
                 "SmsSid": sid, "WaId": sender[1:], "SmsStatus": "received", "Body": TEXTS[i % len(TEXTS)],
                 "To": "whatsapp:+14155238886", "NumSegments": "1", "ReferralNumMedia": "0", "MessageSid": sid,
                 "AccountSid": ACCOUNT, "From": f"whatsapp:{sender}", "ApiVersion": "2010-04-01"}
-        out.append((urlencode(form), sign(url, form, TOKEN)))
+        out.append((urlencode(form), validator.compute_signature(PUBLIC + HOOK, form)))
     return out
 
 
@@ -113,11 +141,13 @@ def lua_file(tmp: Path, reqs: list[tuple[str, str]], threads: int) -> Path:
     return script
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     import requests
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited ({proc.returncode}) before {url} answered")
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
@@ -127,32 +157,39 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def warm_up(base: str, reqs: list[tuple[str, str]]) -> None:
-    """Post unique requests until every gunicorn worker answers fast (the engine trains once per worker)."""
+def warm_up(base: str, reqs: list[tuple[str, str]], budget: float = 45.0) -> int:
+    """Post unique requests, 16 at a time, until every gunicorn worker answers as fast as the best so far.
+
+    Stops after 5 batches in a row whose median is within 1.5x (+10 ms) of the best batch median (at least
+    10 batches), or after ``budget`` seconds; the same rule for every app, however fast its requests are.
+    Returns how many requests it posted.
+    """
     import requests
 
     def post(r):
         t0 = time.monotonic()
-        requests.post(base + "/twilio/whatsapp", data=r[0], timeout=60,
+        requests.post(base + HOOK, data=r[0], timeout=60,
                       headers={"X-Twilio-Signature": r[1], "Content-Type": "application/x-www-form-urlencoded"})
         return time.monotonic() - t0
 
-    i, good, end = 0, 0, time.monotonic() + 150
+    i, calm, best, end = 0, 0, float("inf"), time.monotonic() + budget
     with ThreadPoolExecutor(16) as pool:
         while time.monotonic() < end and i + 16 <= len(reqs):
-            times = sorted(pool.map(post, reqs[i:i + 16]))
+            med = sorted(pool.map(post, reqs[i:i + 16]))[8]
             i += 16
-            good = good + 1 if times[len(times) // 2] < 0.15 else 0
-            if good >= 5:
-                return
-    print("warning: still slow after warm-up", file=sys.stderr)
+            best = min(best, med)
+            calm = calm + 1 if med <= 1.5 * best + 0.010 else 0
+            if calm >= 5 and i >= 160:
+                return i
+    print(f"warning: {base} still uneven after warm-up ({i} requests)", file=sys.stderr)
+    return i
 
 
-def gunicorn(target: str, port: int, env: dict, workers: int, threads: int = 4) -> subprocess.Popen:
+def gunicorn(target: str, port: int, env: dict, workers: int, threads: int, tree: Path) -> subprocess.Popen:
     cmd = [str(ROOT / ".venv/bin/gunicorn"), target, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
            "--threads", str(threads), "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-           "--log-level", "warning", "--chdir", str(ROOT)]
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+           "--log-level", "warning", "--chdir", str(tree)]
+    return subprocess.Popen(cmd, env=env, cwd=tree, start_new_session=True)
 
 
 def stop(p: subprocess.Popen) -> None:
@@ -166,8 +203,8 @@ def stop(p: subprocess.Popen) -> None:
             pass
 
 
-def run_wrk(base: str, script: Path, duration: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{duration}s", "--latency", "-s", str(script), base],
+def run_wrk(base: str, script: Path, duration: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
                          capture_output=True, text=True, check=True)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))
     r = json.loads(line[len("RESULT "):])
@@ -175,86 +212,237 @@ def run_wrk(base: str, script: Path, duration: int) -> dict:
     return r
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@dataclass
+class App:
+    """One app under test: ``kind`` bare / durable / real; ``tree`` the checkout it is served from."""
+
+    key: str
+    label: str
+    kind: str
+    target: str
+    tree: Path = ROOT
+    url: str | None = None  # its database
+    results: list[dict] = field(default_factory=list)  # one per round
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def result(self) -> dict:
+        """The round with the median req/s (the only one with --rounds 1)."""
+        ordered = sorted(self.results, key=lambda r: r["rps"])
+        return ordered[(len(ordered) - 1) // 2]
+
+
+class Databases:
+    """Fresh databases of one kind, one per app: SQLite files under ``tmp``, or PostgreSQL databases."""
+
+    def __init__(self, pg: str | None, tmp: Path) -> None:
+        self.pg = pg.replace("postgresql://", "postgresql+psycopg://", 1) if pg else None
+        self.tmp, self.made = tmp, []
+
+    def describe(self) -> str:
+        if not self.pg:
+            return "SQLite, a fresh file per app (the default database; WAL etc. as models.db sets it)"
+        return f"PostgreSQL {self.pg.split('@')[-1].rsplit('/', 1)[0]}, a fresh database per app"
+
+    def _admin(self, sql: str) -> None:
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(self.pg, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(sa.text(sql))
+        eng.dispose()
+
+    def new(self, key: str) -> str:
+        if not self.pg:
+            return f"sqlite:///{self.tmp / f'{key}.db'}"
+        name = f"bharosa_bench_{os.getpid()}_{key}"
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._admin(f"CREATE DATABASE {name}")
+        self.made.append(name)
+        return self.pg.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        """Drop the PostgreSQL databases made so far; delete the SQLite files."""
+        for f in self.tmp.glob("*.db*"):
+            f.unlink()
+        made, self.made = self.made, []
+        for name in made:
+            try:
+                self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            except Exception as exc:  # noqa: BLE001 - report, keep cleaning
+                print(f"warning: could not drop {name}: {exc}", file=sys.stderr)
+
+
+def app_env(app: App, redis_url: str | None, tmp: Path, port: int) -> dict:
+    env = dict(os.environ, DATABASE_URL=app.url, TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN,
+               PUBLIC_BASE_URL=PUBLIC, TWILIO_SMS_FROM="+15005550006", TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+               TWILIO_API_BASE_URL="http://127.0.0.1:9", BHAROSA_ENV="production",
+               BHAROSA_SECRET_KEY=os.urandom(16).hex(), BHAROSA_SPOOL_DIR=str(tmp / f"spool-{app.key}"),
+               PYTHONPATH=str(app.tree))
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def prepare(app: App, dbs: Databases, tmp: Path) -> None:
+    """A fresh database with the app's schema: ``app.py init`` of its own tree, or the durable table."""
+    app.url = dbs.new(app.key)
+    if app.kind == "real":
+        env = app_env(app, None, tmp, 0)
+        out = subprocess.run([str(ROOT / ".venv/bin/python"), "app.py", "init"], cwd=app.tree, env=env,
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"{app.label}: app.py init failed:\n{out.stdout}{out.stderr}")
+    elif app.kind == "durable":
+        from bench.echo_app import create_durable_table
+
+        create_durable_table(app.url)
+
+
+def check_database(app: App, tmp: Path, r: dict) -> str:
+    """What the database holds after the run: one stored message per measured 2xx, none doubled."""
+    import sqlalchemy as sa
+
+    answered = r["requests"] - r["non2xx"]
+    eng = sa.create_engine(app.url)
+    try:
+        with eng.connect() as c:
+            if app.kind == "durable":
+                stored = c.execute(sa.text(f"SELECT count(*) FROM bench_inbound WHERE sid LIKE 'SM{MEASURED}%'"))  # noqa: S608
+                return f"{stored.scalar()} rows stored for {answered} answered"
+            q = lambda sql: c.execute(sa.text(sql)).scalar()  # noqa: E731
+            stored = q(f"SELECT count(*) FROM message WHERE direction='in' AND sid LIKE 'SM{MEASURED}%'")  # noqa: S608
+            dup = q("SELECT count(*) - count(DISTINCT sid) FROM message")
+            errors = q("SELECT count(*) FROM message WHERE status='error'")
+    except sa.exc.SQLAlchemyError as exc:
+        return f"could not check: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        eng.dispose()
+    spool = tmp / f"spool-{app.key}"
+    spooled = len(list(spool.glob("*.json"))) if spool.exists() else 0
+    return f"{stored} inbound messages stored for {answered} answered, {dup} doubled, {errors} engine errors, " \
+           f"{spooled} spooled"
+
+
+def measure(app: App, args, dbs: Databases, tmp: Path, script: Path, warm: list, nreqs: int) -> None:
+    prepare(app, dbs, tmp)
+    redis = start_redis(start_new_session=True) if app.kind == "real" else None
+    procs = [redis.proc] if redis else []
+    try:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        p = gunicorn(app.target, port, app_env(app, redis.url if redis else None, tmp, port), args.workers,
+                     args.threads, app.tree)
+        procs.append(p)
+        t0 = time.monotonic()
+        wait_http(base + "/healthz", p)
+        booted = time.monotonic() - t0
+        nwarm = warm_up(base, warm)
+        r = run_wrk(base, script, args.duration, args.connections)
+        r["boot_s"], r["warm"] = booted, nwarm
+        if r["requests"] > nreqs:
+            r["note"] = f"request list wrapped: {r['requests'] - nreqs} repeats"
+        app.results.append(r)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    if app.kind != "bare":
+        app.checks.append(check_database(app, tmp, r))
+    dbs.drop_all()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
-    ap.add_argument("--requests", type=int, default=60000, help="pre-signed requests for the measured run")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL server (a fresh database per app is made next to this one)")
+    ap.add_argument("--sqlite", action="store_true", help="the default database instead: a fresh SQLite file")
+    ap.add_argument("--baseline-commit", metavar="SHA",
+                    help="also run the real app at this commit (a git worktree of it) and print the ratio")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every app this many times, in turn (a noisy machine: compare the medians)")
+    ap.add_argument("--skip", default="", help="comma-separated apps to leave out: bare, durable")
+    ap.add_argument("--requests", type=int, default=60000, help="pre-signed requests for the measured runs")
+    ap.add_argument("--connections", type=int, default=16, help="wrk connections (2 threads)")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2 * (os.cpu_count() or 1))),
-                    help="gunicorn workers for both apps (make run: WEB_WORKERS, default 2 x cores)")
+                    help="gunicorn workers for every app (make run: WEB_WORKERS, default 2 x cores)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)),
-                    help="gunicorn threads per worker for both apps (make run: WEB_THREADS, default 4)")
+                    help="gunicorn threads per worker for every app (make run: WEB_THREADS, default 4)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk (scripts/ensure-system.sh test)", file=sys.stderr)
         return 2
-    import sqlalchemy as sa
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if skip - {"bare", "durable"}:
+        ap.error(f"--skip: unknown app(s) {', '.join(sorted(skip - {'bare', 'durable'}))}")
 
-    base_url = args.pg.replace("postgresql://", "postgresql+psycopg://", 1)
-    bench_url = base_url.rsplit("/", 1)[0] + "/bharosa_bench"
-    eng = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(sa.text("DROP DATABASE IF EXISTS bharosa_bench WITH (FORCE)"))
-        c.execute(sa.text("CREATE DATABASE bharosa_bench"))
-    eng.dispose()
-    from models import Base, db
-    from tickets.stations import sync_stations
-
-    db.init(bench_url)
-    Base.metadata.create_all(db.engine)
-    with db.session() as s:
-        sync_stations(s)
-    db.dispose()
-
-    workers = args.workers
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    redis = start_redis(start_new_session=True)
-    rport = redis.port
-    procs = [redis.proc]
-    results = {}
+    dbs = Databases(None if args.sqlite else args.pg, tmp)
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    apps = []
+    if "bare" not in skip:
+        apps.append(App("bare", "(b) bare Flask, fixed", "bare", "bench.webhook:bare_app()"))
+    if "durable" not in skip:
+        apps.append(App("durable", "(c) minimal durable", "durable", "bench.echo_app:create_durable_app()"))
+    worktree = None
+    if args.baseline_commit:
+        sha = git("rev-parse", "--verify", args.baseline_commit + "^{commit}")
+        worktree = tmp / f"baseline-{sha[:8]}"
+        git("worktree", "add", "--detach", str(worktree), sha)
+        apps.append(App("base", f"(0) Bharosa @{sha[:7]}", "real", "app:create_app()", tree=worktree))
+    apps.append(App("head", f"(a) Bharosa @{head}", "real", "app:create_app()"))
+
+    t_sign = time.monotonic()
+    reqs = make_requests(args.requests, MEASURED, 1)
+    warm = make_requests(4000, WARM, 2)
+    script = lua_file(tmp, reqs, 2)
+    t_sign = time.monotonic() - t_sign
     try:
-        for name, target in (("bare", "bench.webhook:bare_app()"), ("bharosa", "app:create_app()")):
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            env = dict(os.environ, DATABASE_URL=bench_url, REDIS_URL=f"redis://127.0.0.1:{rport}/0",
-                       TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base,
-                       TWILIO_SMS_FROM="+15005550006", TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
-                       TWILIO_API_BASE_URL="http://127.0.0.1:9", BHAROSA_ENV="production",
-                       BHAROSA_SECRET_KEY=os.urandom(16).hex(),
-                       BHAROSA_SPOOL_DIR=str(tmp / "spool"), PYTHONPATH=str(ROOT))
-            reqs = make_requests(args.requests, base + "/twilio/whatsapp", "B" + name[:1].upper())
-            warm = make_requests(4000, base + "/twilio/whatsapp", "W" + name[:1].upper())
-            script = lua_file(tmp, reqs, 2)
-            p = gunicorn(target, port, env, workers, args.threads)
-            procs.append(p)
-            wait_http(base + "/healthz")
-            warm_up(base, warm)
-            r = run_wrk(base, script, args.duration)
-            if r["requests"] > len(reqs):
-                r["note"] = f"request list wrapped: {r['requests'] - len(reqs)} repeats"
-            results[name] = r
-            stop(p)
-            procs.remove(p)
+        for _ in range(args.rounds):
+            for app in apps:
+                measure(app, args, dbs, tmp, script, warm, len(reqs))
     finally:
-        for p in procs:
-            stop(p)
-    db.init(bench_url)
-    with db.engine.connect() as c:
-        stored = c.execute(sa.text("SELECT count(*) FROM message WHERE direction='in' AND sid LIKE 'SMBB%'")).scalar()
-        dup = c.execute(sa.text("SELECT count(*) - count(DISTINCT sid) FROM message")).scalar()
-        errors = c.execute(sa.text("SELECT count(*) FROM message WHERE status='error'")).scalar()
-    db.dispose()
-    spooled = len(list((tmp / "spool").glob("*.json"))) if (tmp / "spool").exists() else 0
-    b, a = results["bare"], results["bharosa"]
-    print(f"machine: {os.cpu_count()} cores; gunicorn gthread {workers} workers x {args.threads} threads; "
-          f"wrk -t2 -c16 -d{args.duration}s, pre-signed WhatsApp webhooks, distinct MessageSid and sender each")
-    print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}{'sock err':>10}")
-    for label, r in (("(b) bare Flask, fixed", b), ("(a) Bharosa on Postgres", a)):
-        print(f"{label:24}{r['rps']:>10.0f}{r['p50_us'] / 1000:>10.1f}{r['p99_us'] / 1000:>10.1f}"
-              f"{r['non2xx']:>10}{r['socket_errors']:>10}  {r.get('note', '')}")
-    print(f"ratio (a)/(b): {a['rps'] / b['rps']:.2f}   (target >= 0.5, p99 < 100 ms, no non-2xx)")
-    print(f"database after (a): {stored} inbound messages stored for {a['requests']} requests, "
-          f"{dup} doubled, {errors} engine errors, {spooled} spooled")
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+        dbs.drop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end; gunicorn gthread "
+          f"{args.workers} workers x {args.threads} threads; wrk -t2 -c{args.connections} -d{args.duration}s, "
+          f"pre-signed WhatsApp webhooks ({len(reqs)} signed in {t_sign:.1f} s), distinct MessageSid and sender each")
+    print(f"database: {dbs.describe()}; (a) is this working tree (HEAD {head}{dirty})")
+    print(f"{'':26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'non-2xx':>9}{'sock err':>9}{'warm-up':>9}")
+    for n in range(args.rounds):
+        for app in apps:
+            r = app.results[n]
+            label = app.label + (f" #{n + 1}" if args.rounds > 1 else "")
+            print(f"{label:26}{r['rps']:>9.0f}{r['p50_us'] / 1000:>9.1f}{r['p99_us'] / 1000:>9.1f}"
+                  f"{r['max_us'] / 1000:>9.0f}{r['non2xx']:>9}{r['socket_errors']:>9}{r['warm']:>9}  "
+                  f"{r.get('note', '')}")
+    if args.rounds > 1:
+        print("ratios below: each app's median round by req/s")
+    a = apps[-1].result
+    for app in apps[:-1]:
+        r = app.result
+        line = (f"ratio (a)/{app.label.split()[0]}: req/s {a['rps'] / r['rps']:.2f}, "
+                f"p99 {a['p99_us'] / r['p99_us']:.2f}x")
+        if app.key == "bare":
+            line += "   (target >= 0.5)"
+        elif app.key == "base":
+            line += "   (target: req/s >= 0.90, nothing slower)"
+        print(line)
+    if args.sqlite:
+        print(f"SQLite target: p99 < 250 ms at {args.connections} connections: (a) p99 {a['p99_us'] / 1000:.1f} ms")
+    for app in apps:
+        for n, check in enumerate(app.checks):
+            print(f"database after {app.label.split()[0]}{f' #{n + 1}' if args.rounds > 1 else ''}: {check}")
+    print("(stored may exceed answered by up to the connections: requests in flight when wrk stopped)")
     return 0
 
 
