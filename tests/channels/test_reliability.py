@@ -197,7 +197,9 @@ def test_engine_crash_never_answers_5xx(db, app, twilio, fake_engine, fixture_fo
     def boom(*a, **k):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(fake_engine, "handle", boom)
+    from channels import inbound
+
+    monkeypatch.setattr(inbound, "_engine", boom)
     r = twilio.post("/twilio/sms", fixture_form("sms", "text"))
     assert r.status_code == 200 and SORRY["hi"] in r.get_data(as_text=True)
     with db.session() as s:
