@@ -20,7 +20,6 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
-import phonenumbers
 from dateutil import parser as dtparser
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from sqlalchemy import select
@@ -32,7 +31,7 @@ from models.tables import ApiKey
 from tickets import actions
 from tickets.scope import PUBLIC, access, complaint_filter
 from tickets.textsafe import clean_text, redact, strip_controls
-from zone import get_zone
+from zone import get_zone, phones
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FORMATS = {"json": "application/json", "xml": "text/xml"}
@@ -393,13 +392,9 @@ def create_request(fmt: str):
             abort(400, "unknown district")
         phone = None
         if f.get("phone"):
-            try:
-                num = phonenumbers.parse(f["phone"], "IN")
-                if not phonenumbers.is_valid_number(num):
-                    raise ValueError
-            except (phonenumbers.NumberParseException, ValueError):
+            phone = phones.typed(f["phone"])
+            if phone is None:
                 abort(400, "phone is not a valid number")
-            phone = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
         name = " ".join(x for x in (clean_text(f.get("first_name"), 200).strip(),
                                     clean_text(f.get("last_name"), 200).strip()) if x)
         citizen = None

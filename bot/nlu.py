@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import phonenumbers
 import yaml
 
 from bot import lexicon as lexmod
 from bot.textutil import clean, fold_devanagari, has_devanagari, romanize, tokens
 from bot.timeparse import parse_time
-from zone import get_zone
+from zone import get_zone, phones
 
 DATA = Path(__file__).resolve().parent / "data"
 log = logging.getLogger("bharosa.bot")
@@ -401,10 +400,7 @@ def find_rating(text: str, bare_ok: bool = True) -> int | None:
 
 def find_phone(text: str) -> str | None:
     """The first Indian (or international) phone number in E.164, or None."""
-    for m in phonenumbers.PhoneNumberMatcher(text, "IN"):
-        if phonenumbers.is_valid_number(m.number):
-            return phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+    return phones.find_in(text)
 
 
 def find_name(text: str) -> str | None:

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import phonenumbers
-
 log = logging.getLogger(__name__)
 
 
@@ -40,20 +38,6 @@ class Incoming:
 
 
 
-def normalise_phone(raw: str | None, region: str = "IN") -> str | None:
-    """E.164 for a phone number, or None when it is not one."""
-    if not raw:
-        return None
-    raw = raw.strip()
-    if raw.startswith("whatsapp:"):
-        raw = raw[len("whatsapp:"):]
-    try:
-        num = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(num):
-        return None
-    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
 MAX_MEDIA = 10  # Twilio sends at most 10 attachments per message

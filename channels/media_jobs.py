@@ -29,13 +29,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from channels import twilio as tw
-from channels.base import Incoming, normalise_phone
+from channels.base import Incoming
 from channels.followup import queue_followup
 from channels.media import media_dir
 from models import Attachment, Citizen, Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from voice.errors import FetchFailed, MediaRejected
-from zone import messages
+from zone import messages, phones
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def feed_transcript(session: Session, msg: Message, cit: Citizen | None, att: At
     from zone import get_zone
 
     wa = msg.from_addr[len("whatsapp:"):] if msg.channel == "whatsapp" and msg.from_addr else None
-    phone = cit.phone if cit is not None else (normalise_phone(wa) if wa and wa.startswith("+") else None)
+    phone = cit.phone if cit is not None else (phones.sender(wa) if wa and wa.startswith("+") else None)
     incoming = Incoming(sid=f"{msg.sid}:transcript"[:64], channel=msg.channel, from_addr=msg.from_addr or "",
                         to_addr=msg.to_addr or "", phone=phone, wa_id=wa, body=text, kind="transcript",
                         at=_aware(msg.created_at), confidence=confidence, language=language,
@@ -302,7 +302,7 @@ def recording(session: Session, row: Outbox) -> None:
             att.status, att.reject_reason = "rejected", f"{exc.reason}: {exc.detail}"[:200]
             why = exc.reason
     # the IVR left "caller" empty for a withheld caller ID (Twilio shows one as a placeholder number)
-    caller = st["caller"] if "caller" in st else normalise_phone(call.from_addr)
+    caller = st["caller"] if "caller" in st else phones.sender(call.from_addr)
     phone = st.get("alert_phone") or caller
     at = _aware(call.created_at)
     # read as speech (near-miss names and words, bot.voicefix), as the voice-note path does; the district the

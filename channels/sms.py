@@ -11,9 +11,10 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
+from channels.base import BadRequest, Incoming, message_sid, parse_media, raw_form
 from channels.webhook import handle_messaging, warm_in_background
 from models import utcnow
+from zone import phones
 
 NAME = "sms"
 bp = Blueprint("sms", __name__)
@@ -30,7 +31,7 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
     frm = (form.get("From") or "").strip()
     if not frm:
         raise BadRequest("From missing")
-    phone = normalise_phone(frm)
+    phone = phones.sender(frm)
     if phone is None:
         raise BadRequest("From is not a phone number")
     media = parse_media(form)

@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels import twilio as tw
-from channels.base import BadRequest, normalise_phone, raw_form
+from channels.base import BadRequest, raw_form
 from channels.webhook import TWIML, bad_request, forbidden
 from models import Message, Outbox, db, utcnow
 from tasks import outbox
-from zone import get_zone, messages
+from zone import get_zone, messages, phones
 
 log = logging.getLogger(__name__)
 NAME = "voice"
@@ -153,7 +153,7 @@ def load_call(session: Session, form: dict[str, str], create: bool = True) -> Me
     if row is not None or not create:
         return row
     frm = (form.get("From") or "")[:80]
-    caller = None if frm.strip() in WITHHELD else normalise_phone(frm)
+    caller = None if frm.strip() in WITHHELD else phones.sender(frm)
     row = Message(sid=sid, direction="in", channel=NAME, from_addr=frm, to_addr=(form.get("To") or "")[:80],
                   kind="call", status="received", created_at=utcnow(),
                   payload={"form": raw_form(form), "ivr": {"step": "language", "tries": {},
@@ -263,7 +263,7 @@ def step(session: Session, name: str, form: dict[str, str]) -> VoiceResponse:
             return resp
         _finish(session, row, st, resp, lang)
     elif name == "number_entry":
-        phone = normalise_phone(digits) if len(digits) == 10 and digits[0] in "6789" else None
+        phone = phones.sender(digits) if len(digits) == 10 and digits[0] in "6789" else None
         if phone:
             st["alert_phone"] = phone
         elif _retry(st, "number_entry"):

@@ -15,10 +15,11 @@ from datetime import datetime
 
 from flask import Blueprint
 
-from channels.base import BadRequest, Incoming, message_sid, normalise_phone, parse_media, raw_form
+from channels.base import BadRequest, Incoming, message_sid, parse_media, raw_form
 from channels.webhook import handle_messaging
 from models import utcnow
 from tickets.textsafe import clean_text
+from zone import phones
 
 NAME = "whatsapp"
 bp = Blueprint("whatsapp", __name__)
@@ -48,7 +49,7 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
     addr = frm[len("whatsapp:"):]
     if not _WA_ID.match(addr):
         raise BadRequest("From is not a WhatsApp id")
-    phone = normalise_phone(addr) if addr.startswith("+") else None
+    phone = phones.sender(addr) if addr.startswith("+") else None
     if addr.startswith("+") and phone is None:
         raise BadRequest("From is not a phone number")
     media = parse_media(form)

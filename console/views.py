@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-import phonenumbers
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -27,7 +26,7 @@ from tickets.notify import sms_stopped
 from tickets.scope import MASK, access, actor_roles, complaint_filter, disposers, load_ticket, supervisors
 from tickets.stats import OPEN
 from tickets.textsafe import citizen_text, mask_phone, neutralise, redact
-from zone import get_zone, local
+from zone import get_zone, local, phones
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.add_app_template_filter(citizen_text, "citizen_text")
@@ -65,18 +64,6 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
-def normalise_phone(raw: str) -> str | None:
-    """E.164 for an Indian (or +country) number, or None when it is not a valid number."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        num = phonenumbers.parse(raw, "IN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(num):
-        return None
-    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
 def station_names(s: Session) -> dict[int, Station]:
@@ -120,7 +107,7 @@ def _queue_filters(s: Session, viewer: Viewer):
     q = (args.get("q") or "").strip()[:40]
     status = args.get("status", "open")
     if q:
-        phone = normalise_phone(q)
+        phone = phones.typed(q)
         if REF_RX.match(q.upper()):
             where.append(Complaint.ref == q.upper())
         elif phone:
@@ -486,7 +473,7 @@ def new_complaint(s: Session, viewer: Viewer):
     channel = form.get("channel", "walkin")
     if channel not in ("walkin", "post"):
         abort(400, "channel must be walk-in or post")
-    phone = normalise_phone(form.get("phone", ""))
+    phone = phones.typed(form.get("phone", ""))
     if form.get("phone", "").strip() and phone is None:
         return render_template("console/new.html", error="That phone number is not valid.", **ctx), 400
     if phone is None and channel == "walkin":

@@ -106,3 +106,19 @@ def test_a_state_sms_gateway_needs_no_twilio_sms_number(monkeypatch):
     monkeypatch.setenv("BHAROSA_SMS_SENDER", "tests.channels.fake_gateway:Gateway")
     monkeypatch.setenv("BHAROSA_SECRET_KEY", "k" * 64)
     check_environment()  # no error
+
+
+def test_the_one_phone_rule():
+    from zone import phones
+
+    # a provider's sender: possible numbers in any of the forms providers write them
+    assert phones.sender("whatsapp:+919839012345") == phones.sender("tel:+919839012345") == "+919839012345"
+    assert phones.sender("+91 98390 1234") == "+91983901234"  # possible, though not a valid number
+    assert phones.sender("hello") is None and phones.sender("") is None and phones.sender(None) is None
+    # what a person typed must be valid; Indian without +91
+    assert phones.typed("98390 12345") == "+919839012345"
+    assert phones.typed("+91 98390 1234") is None and phones.typed("12345") is None
+    assert phones.find_in("mera number 98390 12345 hai") == "+919839012345"
+    assert phones.is_mobile_of("+919839012345", ["IN"]) and not phones.is_mobile_of("+915122345678", ["IN"])
+    assert not phones.is_mobile_of("+447700900123", ["IN"])
+    assert phones.country_codes(["IN", "NP", "IN"]) == ["+91", "+977"]

@@ -40,14 +40,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.types import ComplaintDraft
-from channels.base import normalise_phone
 from channels.web.strings import STRINGS
 from models import Attachment, Complaint, Event, Feedback, Message, Outbox, Posting, db, utcnow
 from models.tables import WebPending
@@ -55,7 +53,7 @@ from tasks import outbox
 from tickets.actions import REF_ALPHABET, register_complaint
 from tickets.notify import local_time
 from tickets.textsafe import clean_text
-from zone import get_zone
+from zone import get_zone, phones
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +70,6 @@ MAX_SENDS = 3  # codes per request
 PHONE_SENDS_PER_HOUR = 6  # codes per phone number from one client address (SMS bombing; see the docstring)
 BUDGET_WINDOW = timedelta(hours=1)
 CODE_MASK = "••••••"  # what stays of a code in stored bodies (the worker writes the same)
-MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 RESEND_AFTER = timedelta(seconds=30)
 PENDING_TTL = timedelta(hours=1)  # an unconfirmed request, and its files, live this long
 TRACK_TTL = timedelta(minutes=30)  # a confirmed tracking session
@@ -233,18 +230,12 @@ def _load_pending(s: Session, cookie: str, purposes: tuple[str, ...]) -> WebPend
 
 def otp_countries_text() -> str:
     """The calling codes of ``limits.otp_countries`` as a citizen reads them: ``+91``."""
-    codes = (f"+{phonenumbers.country_code_for_region(r)}" for r in get_zone().limits.otp_countries)
-    return ", ".join(dict.fromkeys(codes))
+    return ", ".join(phones.country_codes(get_zone().limits.otp_countries))
 
 
 def otp_phone_ok(phone: str) -> bool:
     """Whether a code may go to this E.164 number: a mobile number of a country in ``limits.otp_countries``."""
-    try:
-        num = phonenumbers.parse(phone)
-    except phonenumbers.NumberParseException:
-        return False
-    return (phonenumbers.region_code_for_number(num) in get_zone().limits.otp_countries
-            and phonenumbers.number_type(num) in MOBILE_TYPES)
+    return phones.is_mobile_of(phone, get_zone().limits.otp_countries)
 
 
 def _client_tag() -> str:
@@ -400,7 +391,7 @@ def _read_fields(purpose: str) -> tuple[dict[str, Any], dict[str, str]]:
         errors["name"] = T["e_too_long"]
     if form["district"] and form["district"] not in z.district_by_key:
         errors["district"] = T["e_district"]
-    phone = normalise_phone(form["phone"])
+    phone = phones.sender(form["phone"])
     if phone is None:
         errors["phone"] = T["e_phone"]
     elif not otp_phone_ok(phone):
@@ -786,7 +777,7 @@ def track_post():
         if step == "start":
             ref = normalise_ref(request.form.get("ref", ""))
             raw_phone = request.form.get("phone", "")[:40]
-            phone = normalise_phone(raw_phone)
+            phone = phones.sender(raw_phone)
             errors = {}
             if not REF_RX.fullmatch(ref):
                 errors["ref"] = T["e_ref"]
