@@ -23,6 +23,7 @@ from models import Attachment, Citizen, Complaint, Conversation, Message, utcnow
 from tasks import outbox
 from tickets.actions import register_complaint
 from tickets.textsafe import clean_text
+from zone import messages
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +44,16 @@ def _turn(inbound: Inbound, state: dict, tickets: Any):
         raise RuntimeError("no dialogue engine given: the entry point calls channels.inbound.use_engine()")
     return _engine(inbound, state, tickets)
 
-SORRY = {
-    "hi": "क्षमा करें, अभी तकनीकी दिक्कत है। आपका संदेश सुरक्षित है, हम जल्द संपर्क करेंगे।",
-    "en": "Sorry, we have a technical problem. Your message is saved and we will contact you soon.",
-}
+SORRY = messages.entry("inbound.sorry")
 
 # Answers that do not run the engine: too many messages in a minute, and a blocked sender.
-FLOODED = {
-    "hi": "आप बहुत जल्दी-जल्दी संदेश भेज रहे हैं। आपके संदेश सुरक्षित हैं; कृपया एक मिनट रुककर लिखें।",
-    "en": "You are sending messages very fast. Your messages are saved; please wait a minute and write again.",
-}
+FLOODED = messages.entry("inbound.flooded")
 # SMS opt-out. Twilio's default keywords, less CANCEL and YES (the bot's own words): Twilio acts on them itself
 # only for US and Canadian numbers and then says so in ``OptOutType`` (and sends its own confirmation); on an
 # Indian number nobody else does, so Bharosa records them and confirms. One word, any case, as Twilio reads them.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
-OPTED = {
-    "out": {"hi": "अब आपको भरोसा से SMS नहीं आएंगे। फिर से पाने के लिए START भेजें।",
-            "en": "You will get no more SMS from Bharosa. Send START to get them again."},
-    "in": {"hi": "भरोसा के SMS फिर से चालू हैं।", "en": "Bharosa SMS are on again."},
-}
+OPTED = {"out": messages.entry("inbound.opted_out"), "in": messages.entry("inbound.opted_in")}
 
 
 def opt_change(msg: Incoming) -> tuple[str, bool] | None:
@@ -80,15 +71,9 @@ def opt_change(msg: Incoming) -> tuple[str, bool] | None:
     return None
 
 
-BLOCKED = {
-    "hi": "आपका संदेश प्राप्त हुआ।",
-    "en": "Your message has been received.",
-}
+BLOCKED = messages.entry("inbound.blocked")
 
-REGISTERED = {
-    "hi": "आपकी शिकायत दर्ज हो गई है। संदर्भ संख्या: {ref}। थाने और समय-सीमा की जानकारी SMS से मिलेगी।",
-    "en": "Your complaint is registered. Reference: {ref}. You will get the station and deadline by SMS.",
-}
+REGISTERED = messages.entry("inbound.registered")
 
 
 def media_kind(content_type: str) -> str:

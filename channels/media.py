@@ -22,21 +22,12 @@ from sqlalchemy.orm import Session
 from channels import twilio as tw
 from models import Attachment, Citizen, Message, Outbox
 from tasks import outbox as ob
+from zone import messages
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
-REJECTED = {
-    "too_large": {"hi": "आपकी भेजी फ़ाइल बहुत बड़ी है, हम उसे नहीं ले सके। आपकी शिकायत दर्ज है; छोटी फ़ाइल भेज सकते हैं।",
-                  "en": "The file you sent is too large for us to accept. Your complaint is recorded; "
-                        "you may send a smaller file."},
-    "too_long": {"hi": "आपकी भेजी रिकॉर्डिंग बहुत लंबी है। आपकी शिकायत दर्ज है; कृपया 10 मिनट से छोटी रिकॉर्डिंग भेजें।",
-                 "en": "The recording you sent is too long. Your complaint is recorded; please send one under "
-                       "10 minutes."},
-    "default": {"hi": "आपकी भेजी फ़ाइल हम खोल नहीं सके। आपकी शिकायत दर्ज है; आप फ़ोटो, वीडियो, ऑडियो या PDF भेज सकते हैं।",
-                "en": "We could not open the file you sent. Your complaint is recorded; you may send a photo, "
-                      "video, audio or PDF."},
-}
+REJECTED = messages.section("media_rejected")
 
 
 def media_dir() -> Path:

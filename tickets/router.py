@@ -32,7 +32,7 @@ from tickets.actions import _escalate_to, event
 from tickets.clock import chain_of
 from tickets.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
 from tickets.stats import apply_contributions
-from zone import get_zone
+from zone import get_zone, messages
 
 MAX_PIN_KM = 60.0
 EARTH_KM = 6371.0088
@@ -211,9 +211,9 @@ def route_complaint(session: Session, complaint_id: int) -> bool:
     cat = get_zone().category_by_key.get(c.category)
     note = ""
     if cat and cat.cognizable:
-        note = "संज्ञेय: एफआईआर दर्ज करें। " if lang == "hi" else "Cognizable: register an FIR. "
+        note = messages.t("officer.cognizable_note", lang) + " "
     if not notify_officer(session, c, "station_new", st.phone, lang=lang,
-                          category=(cat.name_hi if lang == "hi" else cat.name_en) if cat else c.category,
+                          category=messages.name(cat, lang) if cat else c.category,
                           due=local_time(c.due_at, lang), note=note):
         event(session, c, "no_phone", "system", at=now, station=st.code, **{"for": "station_new"})
     # A category that starts above the SHO (e.g. police conduct → CO) goes there at once.
@@ -333,15 +333,15 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
                            data={"station": st.code, "reason": ch.reason, "needs_reroute": ch.needs_reroute}))
         due = local_time(c.due_at, lang)
         row = citizen_row(c.id, c.ref, c.phone, c.wa_id, lang, "registered",
-                          station=st.name_hi if lang == "hi" else st.name_en, due=due)
+                          station=messages.name(st, lang), due=due)
         if row is not None:
             sends.append((row[0], "send", row[1]))
         cat = z.category_by_key.get(c.category)
         note = ""
         if cat and cat.cognizable:
-            note = "संज्ञेय: एफआईआर दर्ज करें। " if lang == "hi" else "Cognizable: register an FIR. "
+            note = messages.t("officer.cognizable_note", lang) + " "
         row = officer_row(c.id, c.ref, st.phone, "station_new", lang=lang,
-                          category=(cat.name_hi if lang == "hi" else cat.name_en) if cat else c.category,
+                          category=messages.name(cat, lang) if cat else c.category,
                           due=due, note=note)
         if row is not None:
             sends.append((row[0], "send", row[1]))
