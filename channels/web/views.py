@@ -53,7 +53,7 @@ from tasks import outbox
 from tickets.actions import REF_ALPHABET, register_complaint
 from tickets.notify import local_time
 from tickets.textsafe import clean_text
-from zone import get_zone, phones
+from zone import get_zone, messages, phones
 
 log = logging.getLogger(__name__)
 
@@ -485,9 +485,9 @@ def _summary(row: WebPending) -> list[tuple[str, str]]:
         out.append((T["f_description"], d.get("description") or "-"))
         auto = d.get("auto") or {}
         if (dist := z.district_by_key.get(auto.get("district") or "")) is not None:
-            out.append((T["f_district"], dist.name_hi if lang == "hi" else dist.name_en))
+            out.append((T["f_district"], messages.name(dist, lang)))
         if (cat := z.category_by_key.get(auto.get("category") or "")) is not None:
-            out.append((T["f_category"], cat.name_hi if lang == "hi" else cat.name_en))
+            out.append((T["f_category"], messages.name(cat, lang)))
         for k, label in (("place", "f_place"), ("when", "f_when"), ("name", "f_name")):
             if d.get(k):
                 out.append((T[label], d[k]))
@@ -566,8 +566,8 @@ def _file_get(purpose: str):
 def _form_page(purpose: str, form: dict, errors: dict[str, str], status: int = 200):
     z, lim = get_zone(), get_zone().limits
     return page("web/video.html" if purpose == "video" else "web/complaint.html", status, form=form, errors=errors,
-                districts=[(d.key, d.name_hi if g.lang == "hi" else d.name_en) for d in z.districts],
-                categories=[(c.key, c.name_hi if g.lang == "hi" else c.name_en) for c in z.categories],
+                districts=[(d.key, messages.name(d, g.lang)) for d in z.districts],
+                categories=[(c.key, messages.name(c, g.lang)) for c in z.categories],
                 max_files=1 if purpose == "video" else lim.web_max_files, max_bytes=lim.web_max_file_bytes,
                 max_size=human_size(lim.web_max_file_bytes), accept=ACCEPT[purpose])
 
@@ -678,7 +678,7 @@ def _chain_levels(c: Complaint) -> list[tuple[str, str]]:
     z = get_zone()
     district = c.district if c.district in z.district_by_key else (c.station.district if c.station else None)
     chain = z.chain_for(district) if district else z.chains.get("district_police") or next(iter(z.chains.values()))
-    return [(r, z.ranks[r].hi if g.lang == "hi" else z.ranks[r].en) for r in chain]
+    return [(r, messages.name(z.ranks[r], g.lang)) for r in chain]
 
 
 def _officer(s: Session, posting_id: int | None) -> dict[str, str] | None:
@@ -699,7 +699,7 @@ def _timeline(s: Session, c: Complaint) -> list[tuple[str, str]]:
             st = z.station_by_code.get(d.get("station") or d.get("to") or "")  # a re-route names it 'to'
             if st is None and c.station is not None:
                 st = z.station_by_code.get(c.station.code)
-            text = T["ev_routed"].format(station=(st.name_hi if lang == "hi" else st.name_en) if st else "-")
+            text = T["ev_routed"].format(station=(messages.name(st, lang)) if st else "-")
         elif k == "assigned":
             o = _officer(s, d.get("posting_id") or d.get("posting") or c.assigned_posting_id)
             text = T["ev_assigned"].format(officer=o["name"] if o else "-")
@@ -719,7 +719,7 @@ def _timeline(s: Session, c: Complaint) -> list[tuple[str, str]]:
 
 def _outcome(key: str | None, number: str | None) -> str:
     o = get_zone().outcomes.get(key or "")
-    name = (o.hi if g.lang == "hi" else o.en) if o else (key or "-")
+    name = (messages.name(o, g.lang)) if o else (key or "-")
     return f"{name} ({number})" if number else name
 
 
@@ -745,7 +745,7 @@ def _track_view(s: Session, c: Complaint, notice: str | None = None, errors: dic
     if fb is not None and c.disposed_at is not None and fb.created_at < c.disposed_at:
         fb = None  # a rating of an earlier disposal: this one may be rated (actions.rate: once per disposal)
     return page("web/timeline.html", status, c=c, ref=c.ref, status_text=T.get(f"st_{c.status}", c.status),
-                station=(st.name_hi if g.lang == "hi" else st.name_en) if st else None,
+                station=(messages.name(st, g.lang)) if st else None,
                 station_phone=st.phone if st else None, officer=officer,
                 due=local_time(c.due_at) if c.status not in ("disposed", "closed") else None,
                 outcome=_outcome(c.outcome, c.outcome_number) if c.outcome else None,
