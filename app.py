@@ -149,10 +149,13 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     from channels import inbound
 
     inbound.use_engine(engine.handle, replace=False)  # the channels run turns through it; a test may give its own
-    try:  # load the dialogue engine's models now, not on the first citizen's message
-        engine.warm()
-    except Exception:  # noqa: BLE001 - a cold engine is slower, not broken
-        log.exception("bot warm-up failed; the engine will load on first use")
+    # The one warm-up: load the dialogue engine's models now, not on the first citizen's message
+    # (BHAROSA_WARM=0 skips it, e.g. for a quick `app.py check`).
+    if os.environ.get("BHAROSA_WARM") != "0":
+        try:
+            engine.warm()
+        except Exception:  # noqa: BLE001 - a cold engine is slower, not broken
+            log.exception("bot warm-up failed; the engine will load on first use")
     return app
 
 

@@ -12,13 +12,12 @@ from datetime import datetime
 from flask import Blueprint
 
 from channels.base import BadRequest, Incoming, message_sid, parse_media, raw_form
-from channels.webhook import handle_messaging, warm_in_background
+from channels.webhook import handle_messaging
 from models import utcnow
 from zone import phones
 
 NAME = "sms"
 bp = Blueprint("sms", __name__)
-bp.record_once(warm_in_background)  # the engine trains once per process; do it before the first message
 
 
 def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:

@@ -60,34 +60,3 @@ def _spool(msg: Incoming) -> list[str]:
     except OSError:
         log.critical("could not spool %s: the message is lost unless Twilio retries", msg.sid, exc_info=True)
     return [SORRY["hi"]]
-
-
-def warm_engine() -> None:
-    """Load and train the dialogue engine now (about 10 s), so no citizen's message waits for it."""
-    import time
-
-    from bot.types import Inbound
-    from models import utcnow
-
-    t0 = time.monotonic()
-    try:
-        from bot import engine
-
-        engine.handle(Inbound(channel="sms", at=utcnow(), text="mera phone chori ho gaya"), {}, None)
-    except Exception:
-        log.warning("could not warm the dialogue engine", exc_info=True)
-        return
-    log.info("dialogue engine warm in %.1f s", time.monotonic() - t0)
-
-
-def warm_in_background(state) -> None:
-    """Blueprint hook: warm the engine in a thread when an app is created (not in tests, not with BHAROSA_WARM=0).
-
-    A thread, not the start-up path: gunicorn kills a worker that takes longer than its timeout to boot.
-    """
-    import os
-    import threading
-
-    if state.app.config.get("TESTING") or os.environ.get("BHAROSA_WARM") == "0":
-        return
-    threading.Thread(target=warm_engine, name="warm-engine", daemon=True).start()

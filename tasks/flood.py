@@ -8,28 +8,18 @@ seconds so that every request does not wait for a connect timeout.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 
+from tasks.queue import get_redis
+
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
-_client = None
-_client_url: str | None = None
 _down_until = 0.0
 BACKOFF_S = 5.0
+TIMEOUT_S = 0.2  # Redis is only a hint here: a slow one must not slow the webhook
 
 
 def _redis():
-    global _client, _client_url
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    with _lock:
-        if _client is None or _client_url != url:
-            import redis
-
-            _client = redis.Redis.from_url(url, socket_connect_timeout=0.2, socket_timeout=0.2)
-            _client_url = url
-        return _client
+    return get_redis(TIMEOUT_S)
 
 
 def retry_after(now: float | None = None) -> int:

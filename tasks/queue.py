@@ -8,19 +8,27 @@ from redis import Redis
 from rq import Queue
 
 QUEUE_NAMES = ("default", "media")
-_REDIS: dict[str, Redis] = {}
+_REDIS: dict[tuple[str, float], Redis] = {}
 
 
 def redis_url() -> str:
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def get_redis() -> Redis:
-    """A Redis client for ``REDIS_URL`` with short timeouts (a dead Redis must not hang a request)."""
-    url = redis_url()
-    if url not in _REDIS:
-        _REDIS[url] = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10)
-    return _REDIS[url]
+def get_redis(timeout: float = 2.0) -> Redis:
+    """The Redis client for ``REDIS_URL`` (the only place one is built): short timeouts, so a dead Redis never
+    hangs a request; ``timeout`` shorter still where Redis is only a hint (the flood limit: 0.2 s)."""
+    key = (redis_url(), timeout)
+    if key not in _REDIS:
+        _REDIS[key] = Redis.from_url(key[0], socket_timeout=timeout, socket_connect_timeout=timeout,
+                                     health_check_interval=10)
+    return _REDIS[key]
+
+
+def forget(url: str) -> None:
+    """Drop the clients built for ``url`` (after that Redis was replaced: tests, a failover by hand)."""
+    for key in [k for k in _REDIS if k[0] == url]:
+        _REDIS.pop(key).close()
 
 
 def queues(connection: Redis | None = None) -> dict[str, Queue]:

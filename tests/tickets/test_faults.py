@@ -272,19 +272,19 @@ def own_redis(monkeypatch):
         return start_redis(port).proc
 
     monkeypatch.setenv("REDIS_URL", url)
-    queue._REDIS.pop(url, None)
+    queue.forget(url)
     state = {"proc": start()}
 
     def restart():
         state["proc"].kill()
         state["proc"].wait()
-        queue._REDIS.pop(url, None)
+        queue.forget(url)
         state["proc"] = start()
 
     yield restart
     state["proc"].kill()
     state["proc"].wait()
-    queue._REDIS.pop(url, None)
+    queue.forget(url)
 
 
 def test_redis_restarted_empty_loses_nothing(db, app, recorder, own_redis):
