@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,17 +21,14 @@ from sqlalchemy.orm import Session
 from channels import twilio as tw
 from models import Attachment, Citizen, Message, Outbox
 from tasks import outbox as ob
+from voice.media import media_dir
 from zone import messages
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
 
 REJECTED = messages.section("media_rejected")
 
 
-def media_dir() -> Path:
-    """Where attachments are kept (``BHAROSA_MEDIA_DIR``, default var/media)."""
-    return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
 
 
 def _reject(session: Session, att: Attachment, reason: str, detail: str) -> None:

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 from channels import twilio as tw
 from channels.base import Incoming
 from channels.followup import queue_followup
-from channels.media import media_dir
 from models import Attachment, Citizen, Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from voice.errors import FetchFailed, MediaRejected
+from voice.media import media_dir
 from zone import messages, phones
 
 log = logging.getLogger(__name__)

@@ -6,20 +6,14 @@ import hashlib
 import os
 from pathlib import Path
 
-import filetype
 from flask import abort
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from models import Attachment
+from voice.media import SNIFF_BYTES, media_dir
+from voice.media import sniff as media_sniff
 from zone import get_zone
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def media_root() -> Path:
-    """Where media lives: ``BHAROSA_MEDIA_DIR`` or var/media."""
-    return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
 
 
 def resolve(path: str | None) -> Path | None:
@@ -28,7 +22,7 @@ def resolve(path: str | None) -> Path | None:
         return None
     p = Path(path)
     if not p.is_absolute():
-        p = media_root() / p
+        p = media_dir() / p
     return p if p.is_file() else None
 
 
@@ -38,12 +32,11 @@ def kind_of(mime: str) -> str:
 
 
 def sniff(data: bytes) -> str:
-    """The type from the bytes, never from the header the browser sent."""
-    guess = filetype.guess(data[:8192])
-    if guess is not None:
-        return guess.mime
-    if data[:5] == b"%PDF-":
-        return "application/pdf"
+    """The type from the bytes (voice.media's one sniffer), never from the header the browser sent; an officer's
+    evidence may also be any other file: plain text, or bytes kept as they are."""
+    hit = media_sniff(data[:SNIFF_BYTES])
+    if hit is not None:
+        return hit[0]
     try:
         data[:65536].decode("utf-8")
         return "text/plain"
@@ -67,7 +60,7 @@ def store_uploads(session: Session, files: list[FileStorage], complaint_id: int 
         sha = hashlib.sha256(data).hexdigest()
         mime = sniff(data)
         rel = Path("uploads") / sha[:2] / sha
-        dest = media_root() / rel
+        dest = media_dir() / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             tmp = dest.with_suffix(".part")

@@ -78,6 +78,13 @@ _EXT = {
 }
 
 
+def media_dir() -> Path:
+    """Where every file a citizen or officer sent is kept: ``BHAROSA_MEDIA_DIR``, default ``var/media``."""
+    from zone import ROOT
+
+    return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
+
+
 def sniff(head: bytes) -> tuple[str, str] | None:
     """The real type of a file from its first bytes.
 

@@ -53,6 +53,7 @@ from tasks import outbox
 from tickets.actions import REF_ALPHABET, register_complaint
 from tickets.notify import local_time
 from tickets.textsafe import clean_text
+from voice.media import media_dir, sniff
 from zone import get_zone, messages, phones
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static/web",
                static_url_path="/static/web")
 
-ROOT = Path(__file__).resolve().parent.parent
 CSRF_COOKIE, FILE_COOKIE, TRACK_COOKIE, LANG_COOKIE = "bh_csrf", "bh_file", "bh_track", "lang"
 
 CODE_TTL = timedelta(minutes=10)
@@ -82,30 +82,6 @@ VIDEO_DESCRIPTION = "sign-language video awaiting interpreter"
 ALLOWED_KINDS = {"file": ("image", "audio", "video", "document"), "video": ("video",)}
 ACCEPT = {"file": "image/*,audio/*,video/*,application/pdf", "video": "video/*"}
 
-try:  # the voice engineer's sniffer: one definition of "what these bytes are" for every channel
-    from voice.media import sniff as _voice_sniff
-except ImportError:  # pragma: no cover - voice/ absent
-    _voice_sniff = None
-
-
-def sniff(head: bytes) -> tuple[str, str] | None:
-    """``(mime, kind)`` of a file from its first bytes, or None for anything not accepted."""
-    if _voice_sniff is not None:
-        return _voice_sniff(head)
-    import filetype  # pragma: no cover
-
-    k = filetype.guess(head)
-    if k is None:
-        return None
-    kind = k.mime.split("/")[0]
-    if kind in ("image", "audio", "video"):
-        return k.mime, kind
-    return (k.mime, "document") if k.mime == "application/pdf" else None
-
-
-def media_dir() -> Path:
-    """Where uploaded evidence is kept (``BHAROSA_MEDIA_DIR``, default ``var/media``)."""
-    return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
 
 
 def _asset_version() -> str:

@@ -177,7 +177,7 @@ def test_attachment_is_served_only_through_its_own_ticket(db, app, staff, two):
                     from_addr=f"whatsapp:{SENDER}", created_at=utcnow() - timedelta(hours=5))
         s.add(m)
         s.flush()
-        p = media.media_root()
+        p = media.media_dir()
         p.mkdir(parents=True, exist_ok=True)
         (p / "old.png").write_bytes(_png(200))
         att = Attachment(message_id=m.id, kind="image", mime="image/png", status="stored", path=str(p / "old.png"))
