@@ -20,17 +20,19 @@ import math
 import time
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 
 from rapidfuzz import fuzz
 from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from models import Complaint, Event, Station, utcnow
 from tasks import outbox
-from tickets.actions import _escalate_to, event
+from tickets.actions import _escalate_to
 from tickets.clock import chain_of
-from tickets.notify import citizen_row, local_time, notify_citizen, notify_officer, officer_row, station_name
+from tickets.notify import citizen_row, local_time, officer_row
 from tickets.stats import apply_contributions
 from zone import get_zone, messages
 
@@ -185,48 +187,28 @@ def choose_station(session: Session, c: Complaint) -> Choice:
 
 
 def route_complaint(session: Session, complaint_id: int) -> bool:
-    """Route one ticket and queue its alerts; a second call does nothing. Returns True if it routed."""
-    c = session.get(Complaint, complaint_id)
-    if c is None or c.station_id is not None or c.merged_into_id is not None:
-        return False
-    ch = choose_station(session, c)
-    st = session.get(Station, ch.station.id)
-    now = utcnow()
-    district = st.district if c.district not in get_zone().district_by_key or ch.reason != "nodal" else c.district
-    # Conditional: only the first router of this ticket wins, even with two workers on one job.
-    values = dict(station_id=st.id, needs_reroute=ch.needs_reroute, updated_at=now, district=district)
-    res = session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.station_id.is_(None))
-                          .values(**values).execution_options(synchronize_session=False))
-    if res.rowcount != 1:  # routed meanwhile by another job: nothing written yet, nothing to undo
-        return False
-    session.execute(update(Complaint).where(Complaint.id == c.id, Complaint.status == "received")
-                    .values(status="routed").execution_options(synchronize_session=False))
-    session.refresh(c)
-    for k, v in ch.notes.items():
-        if k in ("pin_outside_zone", "no_active_station", "named_unknown", "no_unit"):
-            event(session, c, k, "system", at=now, value=v if isinstance(v, str) else None)
-    event(session, c, "routed", "system", at=now, station=st.code, reason=ch.reason, needs_reroute=ch.needs_reroute)
-    lang = c.language
-    notify_citizen(session, c, "registered", station=station_name(c, lang), due=local_time(c.due_at, lang))
-    cat = get_zone().category_by_key.get(c.category)
-    note = ""
-    if cat and cat.cognizable:
-        note = messages.t("officer.cognizable_note", lang) + " "
-    if not notify_officer(session, c, "station_new", st.phone, lang=lang,
-                          category=messages.name(cat, lang) if cat else c.category,
-                          due=local_time(c.due_at, lang), note=note):
-        event(session, c, "no_phone", "system", at=now, station=st.code, **{"for": "station_new"})
-    # A category that starts above the SHO (e.g. police conduct → CO) goes there at once.
-    if cat and cat.escalate_from and c.escalation_level == 0:
-        chain = chain_of(c.district)
-        start = chain.index(cat.escalate_from) if cat.escalate_from in chain else 1
-        _escalate_to(session, c, start, "system", "category", now)
-        c.sla_base_level = c.escalation_level
-        from tickets.clock import first_check
+    """Route one ticket and queue its alerts: :func:`route_many` of one (the one routing path). A second call
+    does nothing. Returns True if it routed now; a loaded copy of the ticket in ``session`` is refreshed."""
+    routed = complaint_id in route_many(session, [complaint_id])
+    loaded = session.identity_map.get(identity_key(Complaint, complaint_id))
+    if routed and loaded is not None:
+        session.refresh(loaded)
+    return routed
 
-        if c.next_check_at is not None:
-            c.next_check_at = first_check(c)
-    return True
+
+def _start_above_the_sho(session: Session, complaint_id: int, now: datetime) -> None:
+    """A category that starts above the SHO (e.g. police conduct → CO) goes up its chain at once."""
+    c = session.get(Complaint, complaint_id, populate_existing=True)
+    cat = get_zone().category_by_key.get(c.category)
+    chain = chain_of(c.district)
+    start = chain.index(cat.escalate_from) if cat.escalate_from in chain else 1
+    _escalate_to(session, c, start, "system", "category", now)
+    c.sla_base_level = c.escalation_level
+    from tickets.clock import first_check
+
+    if c.next_check_at is not None:
+        c.next_check_at = first_check(c)
+    session.flush()
 
 
 # -- many tickets at once (the rq batch job) -------------------------------------------------------------
@@ -267,11 +249,11 @@ def route_rows(session: Session, rows: list) -> None:
 def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
     """Route many tickets in the caller's transaction with a few set-based statements; returns those routed now.
 
-    The same rules, Events, alerts (outbox rows with the same unique keys) and aggregate changes as
-    :func:`route_complaint`, but one statement per kind for the whole batch: the tickets are read and
+    The only routing path (:func:`route_complaint` is this for one ticket): one statement per kind for the
+    whole batch: the tickets are read and
     locked in id order, one conditional UPDATE routes those still unrouted, and the Events, outbox rows and
     aggregate deltas are each written in one go. A ticket already routed (a job delivered twice) is skipped.
-    Tickets that need more (a category that starts above the SHO) go through :func:`route_complaint`.
+    A ticket whose category starts above the SHO then goes up its chain (:func:`_start_above_the_sho`).
     """
     ids = sorted({int(i) for i in complaint_ids})
     if not ids:
@@ -283,13 +265,7 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
         q = q.with_for_update(of=Complaint)
     tickets = [c for c in session.execute(q).all() if c.station_id is None and c.merged_into_id is None]
     routed: set[int] = set()
-    plain = []
-    for c in tickets:
-        if _needs_orm_path(c):
-            if route_complaint(session, c.id):
-                routed.add(c.id)
-        else:
-            plain.append(c)
+    plain = tickets
     if not plain:
         return routed
     now = utcnow()
@@ -357,4 +333,7 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
         session.execute(insert(Event.__table__), events)
     outbox.add_many(session, sends)
     apply_contributions(session, changed)
+    for c in plain:
+        if c.id in routed and _needs_orm_path(c):
+            _start_above_the_sho(session, c.id, now)
     return routed

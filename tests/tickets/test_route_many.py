@@ -67,7 +67,9 @@ def aggregates(db) -> tuple:
         return daily, post
 
 
-def test_route_many_does_what_route_complaint_does(db):
+def test_a_batch_routes_each_ticket_as_routing_it_alone_does(db):
+    """route_complaint is route_many of one: the same rules, Events, alerts and aggregates whether a ticket is
+    routed alone or in a batch of every kind of case (nodal, named, pin, place, unit, above the SHO)."""
     seeded(db)
     with db.session() as s:  # one station without a phone: its alert becomes a no_phone Event
         s.execute(update(Station).where(Station.code == "LTP-KOTWALI").values(phone=None))
@@ -117,11 +119,11 @@ def test_batch_job_falls_back_to_one_by_one_when_the_batch_path_fails(db, monkey
     with db.session() as s:
         oids = list(s.scalars(select(Outbox.id).where(Outbox.kind == "route").order_by(Outbox.id)))
 
-    def broken(session, cids):
-        route_complaint(session, cids[0])  # something written, then a failure: the savepoint undoes it
+    def broken(session, rows):  # the batch handler: something written, then a failure (the savepoint undoes it)
+        route_complaint(session, rows[0].payload["complaint_id"])
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(router, "route_many", broken)
+    monkeypatch.setattr(router, "route_rows", broken)
     assert jobs.run_outbox_batch(oids) == {"done": 4, "failed": 0, "retry": 0}
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "routed")) == 4
