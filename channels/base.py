@@ -34,6 +34,9 @@ class Incoming:
     raw: dict = field(default_factory=dict)
     confidence: float | None = None  # kind 'transcript': the transcriber's confidence 0..1
     language: str | None = None  # kind 'transcript': the spoken language (hi, en)
+    # The sender's address (``scheme:path``, e.g. ``telegram:<chat id>``) for a channel whose citizens are
+    # known by neither phone nor WhatsApp id: the citizen is found by it in the contact table.
+    address: str | None = None
 
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.types import Inbound, Media, Reply
 from channels.base import Incoming
 from models import Attachment, Citizen, Complaint, Conversation, Message, utcnow
+from models.tables import Contact
 from tasks import outbox
 from tickets.actions import register_complaint
 from tickets.textsafe import clean_text
@@ -125,24 +126,80 @@ class DbTicketView:
         return actions.rate(self.s, c, rating, comment, level, actor="citizen")
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """``"telegram:123"`` → ``("telegram", "123")``.
+
+    Raises:
+        ValueError: no scheme, or an empty path.
+    """
+    scheme, sep, path = (address or "").partition(":")
+    if not sep or not scheme or not path:
+        raise ValueError(f"not an address: {address!r}")
+    return scheme, path
+
+
+def citizen_by_address(session: Session, address: str) -> Citizen | None:
+    """The citizen an address (``scheme:path``) belongs to, or None."""
+    scheme, path = split_address(address)
+    return session.scalar(select(Citizen).join(Contact, Contact.citizen_id == Citizen.id)
+                          .where(Contact.scheme == scheme, Contact.path == path))
+
+
+def add_contact(session: Session, citizen: Citizen, address: str) -> bool:
+    """Give ``citizen`` the address ``scheme:path`` unless it has it; False when it belongs to another citizen."""
+    scheme, path = split_address(address)
+    owner = session.scalar(select(Contact.citizen_id).where(Contact.scheme == scheme, Contact.path == path))
+    if owner is not None:
+        return owner == citizen.id
+    try:
+        with session.begin_nested():
+            session.add(Contact(citizen_id=citizen.id, scheme=scheme, path=path))
+            session.flush()
+    except IntegrityError:  # added by a concurrent message
+        owner = session.scalar(select(Contact.citizen_id).where(Contact.scheme == scheme, Contact.path == path))
+        return owner == citizen.id
+    return True
+
+
+def _addresses(phone: str | None, wa_id: str | None) -> list[str]:
+    return ([f"tel:{phone}"] if phone else []) + ([f"whatsapp:{wa_id}"] if wa_id else [])
+
+
 def find_citizen(session: Session, phone: str | None, wa_id: str | None, now: datetime,
-                 channel: str, profile_name: str | None = None) -> Citizen:
-    """The one Citizen for this phone number (or WhatsApp id), created on first contact."""
-    cit = None
-    if phone:
+                 channel: str, profile_name: str | None = None, address: str | None = None) -> Citizen:
+    """The one Citizen for this address (or phone number, or WhatsApp id), created on first contact.
+
+    ``address`` (``telegram:<chat id>``…) is looked up in the contact table; a citizen created here gets
+    a contact for each address it came with, so the same citizen is found by any of them later.
+    """
+    cit = citizen_by_address(session, address) if address else None
+    by_address = cit is not None
+    if cit is None and phone:
         cit = session.scalar(select(Citizen).where(Citizen.phone == phone))
     if cit is None and wa_id:
         cit = session.scalar(select(Citizen).where(Citizen.wa_id == wa_id))
+    wanted: list[str] = []
     if cit is None:
         cit = Citizen(phone=phone, wa_id=wa_id, name=profile_name)
         try:
-            with session.begin_nested():
+            with session.begin_nested():  # the citizen and its addresses, or neither
                 session.add(cit)
                 session.flush()
+                for scheme, path in map(split_address, ([address] if address else []) + _addresses(phone, wa_id)):
+                    session.add(Contact(citizen_id=cit.id, scheme=scheme, path=path))
+                session.flush()
         except IntegrityError:  # created by a concurrent first message
-            cit = session.scalar(select(Citizen).where((Citizen.phone == phone) if phone else (Citizen.wa_id == wa_id)))
+            cit = citizen_by_address(session, address) if address else None
+            if cit is None:
+                cit = session.scalar(select(Citizen).where((Citizen.phone == phone) if phone
+                                                           else (Citizen.wa_id == wa_id)))
+    elif address and not by_address:
+        wanted.append(address)
     if wa_id and not cit.wa_id:
         cit.wa_id = wa_id
+        wanted.append(f"whatsapp:{wa_id}")
+    for a in wanted:
+        add_contact(session, cit, a)
     if channel == "whatsapp":
         cit.last_whatsapp_at = now
     return cit
@@ -206,7 +263,9 @@ def previous_reply(session: Session, sid: str) -> list[str]:
 
 def sender_key(msg: Incoming) -> str:
     """Who a message is from, for the flood limit (the phone when known, so SMS and WhatsApp count together)."""
-    return msg.phone or f"wa:{msg.wa_id or msg.from_addr}"
+    if msg.phone:
+        return msg.phone
+    return msg.address if msg.address and not msg.wa_id else f"wa:{msg.wa_id or msg.from_addr}"
 
 
 def _link_dialogue(session: Session, cit: Citizen, c: Complaint, now: datetime) -> None:
@@ -242,6 +301,8 @@ def _link_dialogue(session: Session, cit: Citizen, c: Complaint, now: datetime) 
     session.execute(update(Message).where(Message.id.in_(ids)).values(complaint_id=c.id)
                     .execution_options(synchronize_session=False))
     addrs = {a for a in (cit.phone, cit.wa_id) if a} | {f"whatsapp:{a}" for a in (cit.phone, cit.wa_id) if a}
+    addrs |= {f"{sch}:{p}" for sch, p in session.execute(
+        select(Contact.scheme, Contact.path).where(Contact.citizen_id == cit.id, Contact.scheme.notin_(("tel",))))}
     session.execute(update(Message).where(
         Message.direction == "out", Message.complaint_id.is_(None), Message.kind == "text",
         Message.to_addr.in_(addrs), Message.created_at >= start, Message.created_at <= now)
@@ -273,7 +334,8 @@ def _short_answer(session: Session, msg: Incoming, cit: Citizen, status: str, te
 
 
 # PostgreSQL's fast path (see :func:`_process_pg`): one statement finds or creates the citizen and the
-# conversation, locks the conversation and checks the sid; one more stores the message and the new state.
+# conversation (and the citizen's tel:/whatsapp: contacts), locks the conversation and checks the sid; one more
+# stores the message and the new state.
 _OPEN_TURN = """
 WITH cit AS (
   INSERT INTO citizen (phone, wa_id, name, language, blocked, last_whatsapp_at, created_at)
@@ -282,6 +344,13 @@ WITH cit AS (
     SET last_whatsapp_at = COALESCE(EXCLUDED.last_whatsapp_at, citizen.last_whatsapp_at),
         wa_id = COALESCE(citizen.wa_id, EXCLUDED.wa_id)
   RETURNING id, phone, wa_id, language, blocked
+), contact_in AS (
+  INSERT INTO contact (citizen_id, scheme, path, created_at)
+  SELECT cit.id, a.scheme, a.path, %(now)s
+  FROM cit, (VALUES ('tel', %(phone)s::varchar), ('whatsapp', %(wa_id)s::varchar)) AS a (scheme, path)
+  WHERE a.path IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM contact WHERE contact.scheme = a.scheme AND contact.path = a.path)
+  ON CONFLICT (scheme, path) DO NOTHING
 ), conv AS (
   INSERT INTO conversation (citizen_id, state, channel, updated_at)
   SELECT id, '{{}}'::jsonb, %(channel)s, %(now)s FROM cit WHERE NOT blocked
@@ -412,7 +481,7 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
         if texts is not None:
             return texts
     now = msg.at or utcnow()
-    cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name)
+    cit = find_citizen(session, msg.phone, msg.wa_id, now, msg.channel, msg.profile_name, msg.address)
     lang = cit.language if cit.language in SORRY else "hi"
     if cit.blocked:
         return _short_answer(session, msg, cit, "blocked", BLOCKED[lang])

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -42,6 +43,23 @@ class Citizen(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     last_whatsapp_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """One address of a citizen, ``scheme:path`` as courier's URNs: ``tel:+91…``, ``whatsapp:<id>``,
+    ``telegram:<chat id>``. An address belongs to one citizen; a citizen has as many as they used."""
+
+    __tablename__ = "contact"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("scheme", "path", name="uq_contact_scheme_path"),)
+
+    @property
+    def address(self) -> str:
+        return f"{self.scheme}:{self.path}"
 
 
 class Conversation(Base):

@@ -57,3 +57,30 @@ def test_0002_moves_each_api_token_to_the_officers_current_posting(tmp_path):
         rows = dict(c.exec_driver_sql("SELECT id, api_token_hash FROM posting").fetchall())
         assert rows == {10: None, 11: "hash-a", 12: None, 20: None}
         assert "api_token_hash" not in [col["name"] for col in sa.inspect(c).get_columns("officer")]
+
+
+def test_0003_gives_every_citizen_its_addresses_and_loses_none(tmp_path):
+    """An old database with citizens (phone only, WhatsApp id only, both) → upgrade → each has a ``tel:``
+    contact for its phone and a ``whatsapp:`` contact for its WhatsApp id; no citizen lost or merged."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    alembic = str(Path(sys.executable).parent / "alembic")
+    r = _run([alembic, "upgrade", "0002"], url)
+    assert r.returncode == 0, r.stderr
+    eng = sa.create_engine(url)
+    with eng.begin() as c:
+        c.exec_driver_sql("INSERT INTO citizen (id, phone, wa_id, name, language, blocked, created_at) VALUES "
+                          "(1, '+919839000001', NULL, 'A', 'hi', 0, '2026-01-01 00:00:00'), "
+                          "(2, NULL, 'wa-id-77', NULL, 'en', 0, '2026-01-02 00:00:00'), "
+                          "(3, '+919839000003', '+919839000003', 'C', 'hi', 0, '2026-01-03 00:00:00'), "
+                          "(4, NULL, NULL, 'web only', 'hi', 1, '2026-01-04 00:00:00')")
+    r = _run([alembic, "upgrade", "head"], url)
+    assert r.returncode == 0, r.stderr
+    with eng.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM citizen").scalar() == 4
+        got = sorted(c.exec_driver_sql("SELECT citizen_id, scheme || ':' || path FROM contact").fetchall())
+    assert got == [(1, "tel:+919839000001"), (2, "whatsapp:wa-id-77"), (3, "tel:+919839000003"),
+                   (3, "whatsapp:+919839000003")]
+    r = _run([alembic, "downgrade", "0002"], url)
+    assert r.returncode == 0, r.stderr
