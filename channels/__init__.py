@@ -13,6 +13,7 @@ CHANNELS: dict[str, str] = {
     "sms": "channels.sms",
     "whatsapp": "channels.whatsapp",
     "voice": "channels.voice",
+    "telegram": "channels.telegram",
 }
 # Blueprints that belong to no single channel.
 SHARED: list[str] = ["channels.status", "channels.simulator"]
@@ -22,3 +23,12 @@ def blueprints():
     """Yield every channel's blueprint and the shared ones."""
     for mod in list(CHANNELS.values()) + SHARED:
         yield importlib.import_module(mod).bp
+
+
+def settings_problems() -> list[str]:
+    """Every channel's own start-up check (a module's ``check_settings()``), each problem naming its variable."""
+    out: list[str] = []
+    for mod in CHANNELS.values():
+        check = getattr(importlib.import_module(mod), "check_settings", None)
+        out.extend(check() if check else [])
+    return out

@@ -37,6 +37,9 @@ class Incoming:
     # The sender's address (``scheme:path``, e.g. ``telegram:<chat id>``) for a channel whose citizens are
     # known by neither phone nor WhatsApp id: the citizen is found by it in the contact table.
     address: str | None = None
+    # The engine's name for this kind of conversation when it differs from ``channel`` (Telegram: "whatsapp",
+    # a chat whose citizen may have no phone number, asked once for one).
+    engine_channel: str | None = None
 
 
 

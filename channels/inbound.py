@@ -222,7 +222,7 @@ def conversation_for(session: Session, citizen: Citizen, channel: str) -> Conver
 
 
 def to_inbound(msg: Incoming, attachments: list[Attachment], phone: str | None) -> Inbound:
-    return Inbound(channel=msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind, lat=msg.lat,
+    return Inbound(channel=msg.engine_channel or msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind, lat=msg.lat,
                    lon=msg.lon, button=msg.button, phone=phone, confidence=msg.confidence, language=msg.language,
                    media=[Media(kind=a.kind or "document", content_type=a.claimed_type or "", attachment_id=a.id)
                           for a in attachments])
@@ -315,7 +315,7 @@ def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime
     if d.extra.get("alert_phone") and not cit.phone:
         cit.sms_ok = True
     c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
-                           wa_id=cit.wa_id if msg.channel == "whatsapp" else None, now=now)
+                           wa_id=cit.wa_id if msg.channel == "whatsapp" else msg.address, now=now)
     _link_dialogue(session, cit, c, now)  # the same transaction: the ticket never exists without its turns
     replies = list(turn.replies)
     if any("{ref}" in r.text for r in replies):

@@ -1,6 +1,6 @@
 """Outbound delivery of one outbox 'send' row: at most once per part, but for one stated window.
 
-Route: WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
+Route: a Telegram chat (``to_wa`` = ``telegram:<chat id>``) always by ``sendMessage``; WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
 number; else an approved WhatsApp template (ContentSid + variables from config); else free-form
 WhatsApp as a last try (Twilio answers 63016 outside the window, and the status callback then
 falls back to SMS or the template, see :mod:`channels.status`).
@@ -92,6 +92,10 @@ def whatsapp_window_open(session: Session, payload: dict) -> bool:
 def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
     """Choose (channel, to, extra) for a payload: WhatsApp in the window, a WA template, else SMS."""
     extra: dict = {}
+    if (payload.get("to_wa") or "").startswith("telegram:"):  # a Telegram chat: no window, no template
+        if payload.get("reply_markup"):
+            extra["reply_markup"] = payload["reply_markup"]
+        return "telegram", payload["to_wa"], extra
     if payload.get("to_wa") and not payload.get("no_freeform") and whatsapp_window_open(session, payload):
         return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
     # a citizen's STOP holds for everything sent to them; an officer's duty SMS are not theirs to stop
@@ -113,6 +117,8 @@ def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
 
 
 def from_addr(channel: str) -> str:
+    if channel == "telegram":
+        return "telegram:bot"
     if channel == "whatsapp":
         f = os.environ.get("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886")
         return f if f.startswith("whatsapp:") else f"whatsapp:{f}"
@@ -146,6 +152,10 @@ def _send_part(channel: str, to: str, body: str, *, from_: str, callback: str | 
     """Send one part; returns (provider id, status)."""
     if tw.records_only():  # dev mode: recorded, never sent, even with real credentials or a state gateway
         return _dev_sid(row_id, part), "recorded"
+    if channel == "telegram":
+        from channels.telegram.api import send_message
+
+        return send_message(to, body, reply_markup=extra.get("reply_markup")), "sent"
     if channel == "sms":
         return get_sms_sender().send_sms(to, body, from_=from_, status_callback=callback,
                                          dlt_template_id=dlt_id), "sent"

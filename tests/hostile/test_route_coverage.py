@@ -53,6 +53,8 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("/twilio/voice/recording", "POST"): ("signed", "X-Twilio-Signature"),
     ("/twilio/voice/status", "POST"): ("signed", "X-Twilio-Signature"),
     ("/twilio/voice/step/<name>", "POST"): ("signed", "X-Twilio-Signature"),
+    # Telegram's webhook: the secret token given to setWebhook is the authentication
+    ("/telegram/webhook", "POST"): ("signed", "X-Telegram-Bot-Api-Secret-Token (TELEGRAM_WEBHOOK_SECRET)"),
     # development only: absent in production, loopback only in dev
     ("/simulator", "GET"): ("dev", "the chat simulator page (tests/hostile/test_dev_mode.py)"),
     ("/simulator/messages", "GET"): ("dev", "a simulated conversation; loopback callers only"),
@@ -149,6 +151,10 @@ def test_signed_routes_refuse_an_unsigned_request(dev_app):
         if kind == "signed":
             r = client.open(_sample(rule), method=method, data={"From": "+919839000001", "Body": "hi"})
             assert r.status_code == 403, f"{method} {rule} answered an unsigned request {r.status_code}"
+
+    tg = {"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"}
+    r = client.post("/telegram/webhook", json={"update_id": 1, "message": {}}, headers=tg)
+    assert r.status_code == 403, f"a wrong Telegram secret got {r.status_code}"
 
 
 def test_dev_routes_answer_404_in_production(db, redis_conn, recorder, monkeypatch):
