@@ -32,7 +32,10 @@ EXTRA_BLUEPRINTS = ["ops.health", "api.v1", "channels.web.views", "console.auth"
 
 
 def check_environment() -> None:
-    """Stop start-up with one clear line when production lacks what it needs."""
+    """Stop start-up with one clear line when production lacks what it needs, or a channel's settings are wrong."""
+    problems = channels.settings_problems()  # each channel checks its own settings (channels/<name>/settings)
+    if problems:
+        raise ConfigError("environment: " + "; ".join(problems))
     if tw.is_dev():
         return
     need = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"]

@@ -222,7 +222,8 @@ def conversation_for(session: Session, citizen: Citizen, channel: str) -> Conver
 
 
 def to_inbound(msg: Incoming, attachments: list[Attachment], phone: str | None) -> Inbound:
-    return Inbound(channel=msg.engine_channel or msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind, lat=msg.lat,
+    return Inbound(channel=msg.engine_channel or msg.channel, at=msg.at or utcnow(), text=msg.body, kind=msg.kind,
+                   lat=msg.lat,
                    lon=msg.lon, button=msg.button, phone=phone, confidence=msg.confidence, language=msg.language,
                    media=[Media(kind=a.kind or "document", content_type=a.claimed_type or "", attachment_id=a.id)
                           for a in attachments])

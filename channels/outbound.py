@@ -1,6 +1,7 @@
 """Outbound delivery of one outbox 'send' row: at most once per part, but for one stated window.
 
-Route: a Telegram chat (``to_wa`` = ``telegram:<chat id>``) always by ``sendMessage``; WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
+Route: a Telegram chat (``to_wa`` = ``telegram:<chat id>``) always by ``sendMessage``;
+WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
 number; else an approved WhatsApp template (ContentSid + variables from config); else free-form
 WhatsApp as a last try (Twilio answers 63016 outside the window, and the status callback then
 falls back to SMS or the template, see :mod:`channels.status`).
