@@ -45,6 +45,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bot import nlu
+from bot.timeparse import parse_time
 from bot.types import ComplaintDraft
 from channels.web.strings import STRINGS
 from models import Attachment, Complaint, Event, Feedback, Message, Outbox, Posting, db, utcnow
@@ -427,11 +429,6 @@ def _understand(form: dict[str, Any], now: datetime) -> dict[str, Any]:
                             "station": None, "place": form.get("place") or None, "incident_at": None,
                             "incident_text": form.get("when") or None}
     try:
-        from bot import nlu
-        from bot.timeparse import parse_time
-    except ImportError:  # the engine's NLU is optional for the web form
-        return auto
-    try:
         text = " ".join(x for x in (form.get("description"), form.get("place")) if x)
         r = nlu.extract(text, now, hint_district=auto["district"]) if text else None
         if r is not None:
@@ -521,7 +518,7 @@ def _register(s: Session, row: WebPending, now: datetime) -> Complaint:
             attachment_ids=[a.id for a in atts], extra={"source": "web"})
     c = register_complaint(s, draft, channel="web", citizen=cit, phone=row.phone, now=now)
     if row.purpose == "video":
-        for a in atts:  # the voice engineer's job picks these up (keyframes, interpreter queue)
+        for a in atts:  # a video job per file (channels.media_jobs): checked, keyframes, transcribed
             outbox.add(s, f"video:{a.id}", "video", {"attachment_id": a.id})
     return c
 
