@@ -31,7 +31,7 @@ from sqlalchemy.orm.util import identity_key
 from models import Complaint, Event, Station, utcnow
 from tasks import outbox
 from tickets.actions import _escalate_to
-from tickets.clock import chain_of
+from tickets.clock import chain_of, first_check
 from tickets.notify import citizen_row, local_time, officer_row
 from tickets.stats import apply_contributions
 from zone import get_zone, messages
@@ -204,8 +204,6 @@ def _start_above_the_sho(session: Session, complaint_id: int, now: datetime) -> 
     start = chain.index(cat.escalate_from) if cat.escalate_from in chain else 1
     _escalate_to(session, c, start, "system", "category", now)
     c.sla_base_level = c.escalation_level
-    from tickets.clock import first_check
-
     if c.next_check_at is not None:
         c.next_check_at = first_check(c)
     session.flush()
@@ -230,8 +228,8 @@ _PG_ROUTE = text(
 ).bindparams(bindparam("now", type_=Complaint.__table__.c.updated_at.type))
 
 
-def _needs_orm_path(c) -> bool:
-    """Tickets whose routing does more than the common case (a category that starts above the SHO)."""
+def _starts_above_the_sho(c) -> bool:
+    """A ticket still at the SHO whose category starts higher (:func:`_start_above_the_sho` takes it there)."""
     cat = get_zone().category_by_key.get(c.category)
     return bool(cat and cat.escalate_from and (c.escalation_level or 0) == 0)
 
@@ -249,11 +247,11 @@ def route_rows(session: Session, rows: list) -> None:
 def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
     """Route many tickets in the caller's transaction with a few set-based statements; returns those routed now.
 
-    The only routing path (:func:`route_complaint` is this for one ticket): one statement per kind for the
-    whole batch: the tickets are read and
-    locked in id order, one conditional UPDATE routes those still unrouted, and the Events, outbox rows and
-    aggregate deltas are each written in one go. A ticket already routed (a job delivered twice) is skipped.
-    A ticket whose category starts above the SHO then goes up its chain (:func:`_start_above_the_sho`).
+    The only routing path (:func:`route_complaint` is this for one ticket), one statement per kind for the
+    whole batch: the tickets are read and locked in id order, one conditional UPDATE routes those still
+    unrouted, and the Events, outbox rows and aggregate deltas are each written in one go. A ticket already
+    routed (a job delivered twice) is skipped. A ticket whose category starts above the SHO then goes up its
+    chain (:func:`_start_above_the_sho`).
     """
     ids = sorted({int(i) for i in complaint_ids})
     if not ids:
@@ -263,9 +261,8 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
     q = select(*_BATCH_COLS).where(Complaint.id.in_(ids)).order_by(Complaint.id)
     if pg:  # lock in id order: two jobs holding the same ticket (a redelivery) queue, never deadlock
         q = q.with_for_update(of=Complaint)
-    tickets = [c for c in session.execute(q).all() if c.station_id is None and c.merged_into_id is None]
+    plain = [c for c in session.execute(q).all() if c.station_id is None and c.merged_into_id is None]
     routed: set[int] = set()
-    plain = tickets
     if not plain:
         return routed
     now = utcnow()
@@ -334,6 +331,6 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
     outbox.add_many(session, sends)
     apply_contributions(session, changed)
     for c in plain:
-        if c.id in routed and _needs_orm_path(c):
+        if c.id in routed and _starts_above_the_sho(c):
             _start_above_the_sho(session, c.id, now)
     return routed

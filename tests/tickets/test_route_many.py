@@ -1,5 +1,6 @@
-"""The batch router (``route_many``, used by the rq batch job) against the one-ticket router: the same
-stations, Events, alerts and aggregates for every rule, once per ticket however often it runs."""
+"""The one routing path (``route_many``; ``route_complaint`` is it for one ticket): each rule's station, Events,
+alerts (outbox keys) and aggregates, the same whether a ticket is routed alone or in a batch, once per ticket
+however often it runs."""
 
 from __future__ import annotations
 
@@ -15,21 +16,37 @@ from tests.tickets.helpers import T0, seeded
 from tickets.actions import register_complaint
 from tickets.router import clear_cache, route_complaint, route_many
 
-# One ticket per rule and corner: (draft fields, channel extras)
+# One ticket per rule and corner (draft fields) and what routing leaves: (station, reason, needs_reroute,
+# district, escalation level, the Events after registered in order, templates of the alerts queued). The figures
+# are those of the per-ticket router this path replaced (issue 15), on SQLite and PostgreSQL alike.
 CASES = [
-    dict(district="jhansi", category="theft_mobile"),  # nodal, flagged
-    dict(district="kanpur_nagar", category="theft_mobile", station_code="KNP-CHAMANGANJ"),  # named
-    dict(district="kanpur_nagar", category="theft_mobile", station_code="KNP-NOSUCH"),  # named_unknown → nodal
-    dict(district="kanpur_nagar", category="theft_other", lat=26.4830, lon=80.3460),  # pin
-    dict(district=None, category="theft_other", lat=26.4905, lon=80.3390),  # pin decides the district
-    dict(district="jhansi", category="theft_other", lat=10.0, lon=70.0),  # pin outside the zone
-    dict(district="kanpur_nagar", category="nuisance", place="Gwaltoli chauraha"),  # place
-    dict(district=None, category="nuisance", place="near Chamanganj market"),  # place decides the district
-    dict(district="kanpur_nagar", category="harassment", station_code="KNP-KOTWALI"),  # unit outranks named
-    dict(district="kanpur_nagar", category="cyber_fraud", language="en"),  # unit, English
-    dict(district="etawah", category="police_conduct"),  # starts above the SHO: the ORM path inside the batch
-    dict(district="lalitpur", category="land_dispute", language="en"),  # not cognizable
-    dict(district=None, category=None),  # nothing known
+    (dict(district="jhansi", category="theft_mobile"),  # nodal, flagged
+     ("JHS-KOTWALI", "nodal", True, "jhansi", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="theft_mobile", station_code="KNP-CHAMANGANJ"),  # named
+     ("KNP-CHAMANGANJ", "named", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="theft_mobile", station_code="KNP-NOSUCH"),  # unknown name → nodal
+     ("KNP-KOTWALI", "nodal", True, "kanpur_nagar", 0, ["named_unknown", "routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="theft_other", lat=26.4830, lon=80.3460),  # pin
+     ("KNP-CHAMANGANJ", "pin", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district=None, category="theft_other", lat=26.4905, lon=80.3390),  # pin decides the district
+     ("KNP-GWALTOLI", "pin", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="jhansi", category="theft_other", lat=10.0, lon=70.0),  # pin outside the zone
+     ("JHS-KOTWALI", "nodal", True, "jhansi", 0, ["pin_outside_zone", "routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="nuisance", place="Gwaltoli chauraha"),  # place
+     ("KNP-GWALTOLI", "place", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district=None, category="nuisance", place="near Chamanganj market"),  # place decides the district
+     ("KNP-CHAMANGANJ", "place", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="harassment", station_code="KNP-KOTWALI"),  # unit outranks named
+     ("KNP-MAHILA", "unit", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="kanpur_nagar", category="cyber_fraud", language="en"),  # unit, English
+     ("KNP-CYBER", "unit", False, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
+    (dict(district="etawah", category="police_conduct"),  # starts above the SHO: up to the CO at once
+     ("ETW-KOTWALI", "nodal", True, "etawah", 1, ["routed", "escalated"],
+      ["escalated", "officer_escalation", "registered", "station_new"])),
+    (dict(district="lalitpur", category="land_dispute", language="en"),  # not cognizable; station without a phone
+     ("LTP-KOTWALI", "nodal", True, "lalitpur", 0, ["routed", "no_phone"], ["registered"])),
+    (dict(district=None, category=None),  # nothing known: the zone's first district's nodal thana
+     ("KNP-KOTWALI", "nodal", True, "kanpur_nagar", 0, ["routed"], ["registered", "station_new"])),
 ]
 
 
@@ -67,23 +84,56 @@ def aggregates(db) -> tuple:
         return daily, post
 
 
-def test_a_batch_routes_each_ticket_as_routing_it_alone_does(db):
-    """route_complaint is route_many of one: the same rules, Events, alerts and aggregates whether a ticket is
-    routed alone or in a batch of every kind of case (nodal, named, pin, place, unit, above the SHO)."""
+def _cases(db) -> tuple[list[int], list[int]]:
+    """The CASES registered twice, by the same citizens (one station without a phone: its alert becomes a
+    no_phone Event)."""
     seeded(db)
-    with db.session() as s:  # one station without a phone: its alert becomes a no_phone Event
+    with db.session() as s:
         s.execute(update(Station).where(Station.code == "LTP-KOTWALI").values(phone=None))
     clear_cache()
-    one = [register(db, case, f"+91983900{i:04d}", wa=i % 4 == 3) for i, case in enumerate(CASES)]
-    many = [register(db, case, f"+91983900{i:04d}", wa=i % 4 == 3) for i, case in enumerate(CASES)]
+    one = [register(db, case, f"+91983900{i:04d}", wa=i % 4 == 3) for i, (case, _) in enumerate(CASES)]
+    many = [register(db, case, f"+91983900{i:04d}", wa=i % 4 == 3) for i, (case, _) in enumerate(CASES)]
+    return one, many
+
+
+def test_each_rule_routes_a_ticket_alone(db):
+    """route_complaint (route_many of one): the station, the routed Event with its reason, the note Events, the
+    alerts under their idempotency keys, the climb of a category that starts above the SHO, the aggregates."""
+    one, _ = _cases(db)
+    for cid in one:
+        with db.session() as s:
+            assert route_complaint(s, cid)
+            assert not route_complaint(s, cid)  # a second call does nothing
+    for cid, (case, want) in zip(one, CASES, strict=True):
+        station, reason, reroute, district, level, events, templates = want
+        o = outcome(db, cid)
+        assert [e[0] for e in o["events"]] == ["registered", *events], case
+        assert all(e[1] == "system" for e in o["events"][1:]), case
+        assert next(e[2] for e in o["events"] if e[0] == "routed") == {
+            "station": station, "reason": reason, "needs_reroute": reroute}, case
+        assert (o["station"], o["needs_reroute"], o["district"], o["level"]) == (station, reroute, district, level)
+        assert o["status"] == "routed" and o["base"] == level, case
+        assert sorted(k.split(":")[1] for k in o["sends"]) == templates, case
+        for key, (status, payload) in o["sends"].items():  # keys as the outbox has always had them
+            assert status == "pending" and key.startswith(f"send:{payload['template']}:X:"), key
+            if payload["audience"] == "officer":
+                assert key.split(":")[3] == payload["to_phone"], key
+            assert key.endswith(":L1N0" if payload["template"] in ("escalated", "officer_escalation") else ":")
+        assert o["contrib"]["received"] == 1 and o["contrib"].get("esc1", 0) == level, case
+        assert o["contrib"]["k"][1] == district, case
+
+
+def test_a_batch_routes_each_ticket_as_routing_it_alone_does(db):
+    """The same rules, Events, alerts and aggregates whether a ticket is routed alone or in a batch of every
+    kind of case (nodal, named, pin, place, unit, above the SHO)."""
+    one, many = _cases(db)
     for cid in one:
         with db.session() as s:
             assert route_complaint(s, cid)
     with db.session() as s:
         assert route_many(s, many) == set(many)
-    for a, b in zip(one, many, strict=True):
-        oa, ob = outcome(db, a), outcome(db, b)
-        assert oa == ob, CASES[one.index(a)]
+    for i, (a, b) in enumerate(zip(one, many, strict=True)):
+        assert outcome(db, a) == outcome(db, b), CASES[i][0]
     kinds = {e[0] for cid in many for e in outcome(db, cid)["events"]}
     assert {"routed", "pin_outside_zone", "named_unknown", "no_phone", "escalated"} <= kinds
     reasons = {e[2]["reason"] for cid in many for e in outcome(db, cid)["events"] if e[0] == "routed"}
