@@ -3,9 +3,11 @@ flood limit (with and without Redis) and the blocklist — all through real sign
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -160,6 +162,34 @@ def test_flood_limit_without_redis_does_not_fail_the_webhook(db, app, twilio, fa
         assert r.status_code == 200 and "echo[text]" in r.get_data(as_text=True)
     assert time.monotonic() - t0 < 5
     flood._down_until = 0.0
+
+
+def test_the_flood_limit_uses_the_one_redis_client_factory(monkeypatch):
+    """tasks.queue.get_redis builds every Redis client: the flood limit's is the factory's 0.2 s one, cached per
+    URL and timeout beside the 2 s client of the queues."""
+    from tasks import queue
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # building a client connects nowhere
+    monkeypatch.setenv("REDIS_URL", url)
+    try:
+        c = flood._redis()
+        assert c is flood._redis() is queue.get_redis(flood.TIMEOUT_S) and c is not queue.get_redis()
+        kw = c.connection_pool.connection_kwargs
+        assert kw["socket_timeout"] == kw["socket_connect_timeout"] == flood.TIMEOUT_S == 0.2
+        assert queue.get_redis().connection_pool.connection_kwargs["socket_timeout"] == 2.0
+    finally:
+        queue.forget(url)
+    assert not any(k[0] == url for k in queue._REDIS)
+
+
+def test_no_module_builds_its_own_redis_client():
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "app.py", root / "worker.py"] + [p for d in ("ops", "console", "api", "channels", "tickets",
+                                                                 "tasks", "bot", "voice", "models", "zone")
+                                                    for p in (root / d).rglob("*.py")]
+    builds = re.compile(r"\b(?:Strict)?Redis\s*\(|\bRedis\.from_url\b|\bredis\.from_url\b")
+    found = sorted(str(p.relative_to(root)) for p in files if builds.search(p.read_text(encoding="utf-8")))
+    assert found == ["tasks/queue.py"]
 
 
 def test_whatsapp_address_already_on_another_row_is_the_same_citizen(db, app, twilio, fake_engine, fixture_form):
