@@ -32,9 +32,9 @@ def kind_of(mime: str) -> str:
 
 
 def sniff(data: bytes) -> str:
-    """The type from the bytes (voice.media's one sniffer), never from the header the browser sent; an officer's
-    evidence may also be any other file: plain text, or bytes kept as they are."""
-    hit = media_sniff(data[:SNIFF_BYTES])
+    """The type from the bytes (voice.media's one sniffer, naming every type it knows: an officer's evidence
+    may be any file), never from the header the browser sent; else plain text, or bytes kept as they are."""
+    hit = media_sniff(data[:SNIFF_BYTES], any_type=True)
     if hit is not None:
         return hit[0]
     try:

@@ -85,16 +85,91 @@ def media_dir() -> Path:
     return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
 
 
-def sniff(head: bytes) -> tuple[str, str] | None:
+# Files no channel accepts, named only when a caller keeps any file (an officer's evidence in the console):
+# (offset, magic, mime), the first match wins.
+_OTHER_MAGIC = (
+    (0, b"%!", "application/postscript"), (0, b"{\\rtf", "application/rtf"),
+    (0, b"II*\x00", "image/tiff"), (0, b"MM\x00*", "image/tiff"), (0, b"8BPS", "image/vnd.adobe.photoshop"),
+    (0, b"\x00\x00\x01\x00", "image/x-icon"), (0, b"fLaC", "audio/x-flac"), (0, b"MThd", "audio/midi"),
+    (0, b"FLV\x01", "video/x-flv"), (0, b"\x00\x00\x01\xba", "video/mpeg"), (0, b"\x00\x00\x01\xb3", "video/mpeg"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "video/x-ms-wmv"), (0, b"\x1f\x8b\x08", "application/gzip"),
+    (0, b"BZh", "application/x-bzip2"), (0, b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
+    (0, b"Rar!\x1a\x07", "application/x-rar-compressed"), (0, b"\xfd7zXZ\x00", "application/x-xz"),
+    (0, b"\x28\xb5\x2f\xfd", "application/zstd"), (257, b"ustar", "application/x-tar"),
+    (0, b"MZ", "application/x-msdownload"), (0, b"\x7fELF", "application/x-executable"),
+    (0, b"SQLite format 3\x00", "application/x-sqlite3"), (0, b"wOFF", "application/font-woff"),
+    (0, b"wOF2", "application/font-woff"), (0, b"OTTO", "application/font-sfnt"),
+    (0, b"\x00\x01\x00\x00\x00", "application/font-sfnt"),
+)
+_ISO_IMAGES = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heic", b"avif": "image/avif"}
+_OOXML = ((b"word/", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+          (b"xl/", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+          (b"ppt/", "application/vnd.openxmlformats-officedocument.presentationml.presentation"))
+_OLE = ((b"\xec\xa5\xc1\x00", "application/msword"), (b"\x09\x08\x10\x00\x00\x06\x05\x00", "application/vnd.ms-excel"),
+        (b"\xa0\x46\x1d\xf0", "application/vnd.ms-powerpoint"), (b"\x00\x6e\x1e\xf0", "application/vnd.ms-powerpoint"),
+        (b"\x0f\x00\xe8\x03", "application/vnd.ms-powerpoint"))
+
+
+def _other(h: bytes) -> str | None:
+    """The type of a file no channel accepts (archives, office documents, programs, other images and sounds)."""
+    if h.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        if h[30:38] == b"mimetype":  # OpenDocument / EPUB: the first entry names the type, stored
+            name = h[38:120].split(b"PK", 1)[0]
+            for t in (b"application/vnd.oasis.opendocument.text", b"application/vnd.oasis.opendocument.spreadsheet",
+                      b"application/vnd.oasis.opendocument.presentation", b"application/epub+zip"):
+                if name.startswith(t):
+                    return t.decode()
+        if h[30:49] == b"[Content_Types].xml" or h[30:41] == b"_rels/.rels" or h[30:38] == b"docProps":
+            for part, mime in _OOXML:
+                if any(h[i + 30:i + 30 + len(part)] == part for i in _zip_entries(h)):
+                    return mime
+        return "application/zip"
+    if h.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # an OLE2 compound file: old Office formats
+        return next((m for sig, m in _OLE if h[512:512 + len(sig)] == sig), None)
+    if h.startswith(b"BM") and len(h) >= 10 and h[6:10] == b"\x00\x00\x00\x00":  # reserved words zero
+        return "image/bmp"
+    if h.startswith(b"RIFF") and h[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if h.startswith(b"FORM") and h[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/x-aiff"
+    for off, magic, mime in _OTHER_MAGIC:
+        if h[off:off + len(magic)] == magic:
+            return mime
+    return None
+
+
+def _zip_entries(h: bytes):
+    """Offsets of the zip local headers in ``h``."""
+    i = h.find(b"PK\x03\x04")
+    while i != -1:
+        yield i
+        i = h.find(b"PK\x03\x04", i + 4)
+
+
+def sniff(head: bytes, any_type: bool = False) -> tuple[str, str] | None:
     """The real type of a file from its first bytes.
 
     Args:
         head: at least the first few hundred bytes (4 KiB is plenty).
+        any_type: also name the files no channel accepts (``(mime, kind)``, kind ``image``, ``audio``,
+            ``video`` or ``document`` by the mime), for a caller that keeps any file.
 
     Returns:
-        ``(mime, kind)`` for an accepted type, or None (zip, executables, HTML, anything else).
+        ``(mime, kind)`` for an accepted type, or None (zip, executables, HTML, anything else; with
+        ``any_type``, None for what is not known at all).
     """
     h = head
+    if any_type:
+        if len(h) >= 12 and h[4:8] == b"ftyp" and h[8:12] in _ISO_IMAGES:  # a still image, not the video below
+            return _ISO_IMAGES[h[8:12]], "image"
+        got = sniff(h)
+        if got is not None:
+            return got
+        mime = _other(h)
+        if mime is None:
+            return None
+        top = mime.split("/", 1)[0]
+        return mime, top if top in ("image", "audio", "video") else "document"
     if h.startswith(b"OggS"):
         if b"\x80theora" in h[:512]:
             return "video/ogg", "video"

@@ -298,3 +298,20 @@ def test_ids_too_big_for_the_database_are_a_400_or_404_not_a_500(db, client, off
         assert client.get(path).status_code == 404, path
     with db.session() as s:
         assert s.get(Complaint, cid).status == "routed"
+
+
+def test_an_officers_evidence_is_named_by_the_one_sniffer_whatever_its_type():
+    """console.media.sniff is voice.media.sniff with any_type (office documents, archives, other images), then
+    plain text, then bytes kept as they are — never the type the browser claimed."""
+    from console.media import kind_of, sniff
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in ("[Content_Types].xml", "_rels/.rels", "word/document.xml"):
+            z.writestr(name, "<x/>" * 40)
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert sniff(buf.getvalue()) == docx and kind_of(docx) == "document"
+    assert sniff(b"\0\0\0\x18ftypheic\0\0\0\0") == "image/heic"
+    assert sniff(b"\xff\xd8\xff\xe0\0\x10JFIF") == "image/jpeg" and sniff(b"%PDF-1.7\n") == "application/pdf"
+    assert sniff("शिकायत का ब्योरा".encode()) == "text/plain"
+    assert sniff(b"\x80\x81\x82 binary") == "application/octet-stream"

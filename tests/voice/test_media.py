@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import socket
 import struct
 import subprocess
 import threading
+import zipfile
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,6 +320,60 @@ def _png(w: int, h: int) -> bytes:
 def test_sniff(head, mime):
     got = sniff(head)
     assert (got[0] if got else None) == mime
+
+
+def _zip(*names: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in names:
+            z.writestr(n, "<x/>" * 40)
+    return buf.getvalue()
+
+
+def _odf(mime: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), mime)  # stored, first: the OpenDocument rule
+        z.writestr("content.xml", "<x/>")
+    return buf.getvalue()
+
+
+OOXML = "application/vnd.openxmlformats-officedocument."
+
+
+@pytest.mark.parametrize(("head", "mime", "kind"), [
+    (_zip("[Content_Types].xml", "_rels/.rels", "word/document.xml"), OOXML + "wordprocessingml.document",
+     "document"),
+    (_zip("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"), OOXML + "spreadsheetml.sheet", "document"),
+    (_zip("[Content_Types].xml", "_rels/.rels", "ppt/presentation.xml"), OOXML + "presentationml.presentation",
+     "document"),
+    (_odf("application/vnd.oasis.opendocument.text"), "application/vnd.oasis.opendocument.text", "document"),
+    (_zip("a.txt"), "application/zip", "document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + b"\xec\xa5\xc1\x00" + b"\0" * 16, "application/msword",
+     "document"),
+    (b"\0\0\0\x18ftypheic\0\0\0\0", "image/heic", "image"),  # not the video/mp4 of the ISO rule
+    (b"\0\0\0\x18ftypavif\0\0\0\0", "image/avif", "image"),
+    (b"BM\x36\0\x0c\0\0\0\0\0\x36\0", "image/bmp", "image"),
+    (b"II*\x00\x08\0\0\0", "image/tiff", "image"),
+    (b"fLaC\0\0\0\x22", "audio/x-flac", "audio"),
+    (b"RIFF\0\0\0\0AVI LIST", "video/x-msvideo", "video"),
+    (b"{\\rtf1\\ansi hello}", "application/rtf", "document"),
+    (b"\x1f\x8b\x08\0", "application/gzip", "document"),
+    (b"\0" * 257 + b"ustar\x0000", "application/x-tar", "document"),
+    (b"MZ\x90\0", "application/x-msdownload", "document"),
+    (b"\x7fELF\x02\x01", "application/x-executable", "document"),
+    (b"\xff\xd8\xff\xe0\0\x10JFIF", "image/jpeg", "image"),  # an accepted type: as sniff names it
+    (b"\0\0\0\x20ftypisom\0\0\0\0", "video/mp4", "video"),
+    (b"<!DOCTYPE html>", None, None),
+    (b"plain words", None, None),
+])
+def test_sniff_any_type_names_what_no_channel_accepts(head, mime, kind):
+    """``any_type`` (the console keeps an officer's evidence of any type) names more files; without it the
+    channels' accepted set is unchanged (None for all but the accepted ones)."""
+    assert sniff(head, any_type=True) == ((mime, kind) if mime else None)
+    plain = sniff(head)
+    if kind is None or mime not in ("image/jpeg", "video/mp4"):
+        assert plain is None or head[4:8] == b"ftyp"  # an ISO still image is still the channels' video/mp4
 
 
 def test_probe(clips, tmp_path):
