@@ -149,3 +149,24 @@ def test_create_app_survives_a_failing_warm_up(db, redis_conn, recorder, monkeyp
     with caplog.at_level(logging.ERROR):
         app = create_app(db.url, check_env=False, TESTING=True)
     assert app is not None and "warm-up failed" in caplog.text
+
+
+def test_create_app_warms_the_engine_once_and_bharosa_warm_0_skips_it(db, redis_conn, recorder, monkeypatch):
+    """The one warm-up is create_app's: no blueprint warms again (no background thread), BHAROSA_WARM=0 skips it."""
+    import threading
+
+    from app import create_app
+
+    calls = []
+    monkeypatch.setattr(engine, "warm", lambda: calls.append(1))
+    monkeypatch.delenv("BHAROSA_WARM", raising=False)
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t.name), real_start(t))[1])
+    create_app(db.url, check_env=False, TESTING=True)
+    create_app(db.url, check_env=False)
+    assert calls == [1, 1]  # once per app, by create_app itself
+    assert not [n for n in started if "warm" in n]  # and in the foreground
+    monkeypatch.setenv("BHAROSA_WARM", "0")
+    create_app(db.url, check_env=False)
+    assert calls == [1, 1]
