@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zone import REQUIRED_DISTRICTS, ConfigError, load_zone
+from zone import REQUIRED_DISTRICTS, ConfigError, load_zone, messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +21,9 @@ def test_the_shipped_zone_is_valid():
         assert len([s for s in z.stations_in(d.key) if s.kind == "thana"]) >= 5, d.key
         assert z.nodal_station(d.key).nodal
     assert z.sla.hours == 24 and z.zone.emergency_number == "112"
+    assert set(z.templates) == set(messages.section("sms"))
     for t in z.templates.values():
-        assert t.hi and t.en and len(t.dlt_template_id) == 19
+        assert t.text("hi") != t.text("en") and len(t.dlt_template_id) == 19
 
 
 def _broken(tmp_path, edit_config=None, edit_csv=None):
@@ -81,6 +82,40 @@ def test_unknown_key_and_bad_value(tmp_path):
 def test_unknown_rank_in_chain(tmp_path):
     assert "chains.commissionerate: unknown rank 'dgp'" in _broken(
         tmp_path, lambda c: c["chains"]["commissionerate"].append("dgp"))
+
+
+def test_every_sms_text_has_its_registered_dlt_template_id(tmp_path):
+    msg = _broken(tmp_path, lambda c: c["templates"].pop("otp"))
+    assert msg.startswith("config.yaml: templates.otp:") and "sms.otp has no DLT template id" in msg
+
+
+def test_a_dlt_template_id_for_an_unknown_template_is_named(tmp_path):
+    msg = _broken(tmp_path, lambda c: c["templates"].update(otp_voice={"dlt_template_id": "1107172000000000099"}))
+    assert "templates.otp_voice: a DLT template id for an unknown template" in msg
+
+
+@pytest.mark.parametrize("bad", ["110717200000000001", "11071720000000000a1", "", None])
+def test_a_dlt_template_id_that_is_not_19_digits_is_named(tmp_path, bad):
+    msg = _broken(tmp_path, lambda c: c["templates"]["disposed"].update(dlt_template_id=bad))
+    assert "templates.disposed.dlt_template_id: must be the 19-digit DLT template id" in msg
+
+
+def test_an_sms_text_left_in_config_is_named(tmp_path):
+    """The texts are the catalogue's; a config written before keeps its ids, not a second copy of the words."""
+    msg = _broken(tmp_path, lambda c: c["templates"]["otp"].update(en="Bharosa: your code is {code}."))
+    assert "templates: otp: its text is sms.otp in zone/messages.yaml" in msg
+
+
+def test_an_unquoted_dlt_template_id_is_read_as_its_digits(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    cfg["templates"]["otp"] = {"dlt_template_id": 1107172000000000009}
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    otp = load_zone(tmp_path / "config.yaml").templates["otp"]
+    assert otp.dlt_template_id == "1107172000000000009"
+    body = otp.render("en", code="482913")
+    assert body == "Bharosa: your code is 482913. It is valid for 10 minutes. -UP Police"
+    assert otp.pattern("en").match(body) and not otp.pattern("hi").match(body)
 
 
 @pytest.mark.parametrize("unset,named", [

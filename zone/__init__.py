@@ -18,6 +18,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from zone import messages
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository (config.yaml, data/)
 REQUIRED_DISTRICTS = (
     "kanpur_nagar", "kanpur_dehat", "auraiya", "etawah", "kannauj",
@@ -164,19 +166,31 @@ class Outcome(_Strict):
 
 
 class Template(_Strict):
-    dlt_template_id: str = Field(pattern=r"^\d{19}$")
-    hi: str
-    en: str
+    """An SMS sent outside a conversation: its text is the message catalogue's ``sms.<name>``, its DLT template
+    id what the deployment registered for it (config.yaml ``templates.<name>.dlt_template_id``)."""
 
-    def render(self, lang: str, **values: object) -> str:
+    name: str
+    dlt_template_id: str
+
+    @field_validator("dlt_template_id", mode="before")
+    @classmethod
+    def _dlt_id(cls, v: object) -> object:
+        v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # unquoted in YAML
+        if not isinstance(v, str) or not re.fullmatch(r"\d{19}", v):
+            raise ValueError("must be the 19-digit DLT template id the platform gave")
+        return v
+
+    def text(self, lang: str | None) -> str:
+        """The template's text in the language :func:`zone.messages.language` picks."""
+        return messages.t(f"{messages.SMS}.{self.name}", lang)
+
+    def render(self, lang: str | None, **values: object) -> str:
         """Fill the template's {placeholders} in the given language."""
-        text = self.hi if lang == "hi" else self.en
-        return text.format(**{k: "" if v is None else v for k, v in values.items()})
+        return self.text(lang).format(**{k: "" if v is None else v for k, v in values.items()})
 
-    def pattern(self, lang: str) -> re.Pattern[str]:
+    def pattern(self, lang: str | None) -> re.Pattern[str]:
         """A regex that matches exactly the texts this template can produce (DLT check)."""
-        text = self.hi if lang == "hi" else self.en
-        parts = re.split(r"(\{[a-z_]+\})", text)
+        parts = re.split(r"(\{[a-z_]+\})", self.text(lang))
         rx = "".join(".*?" if re.fullmatch(r"\{[a-z_]+\}", p) else re.escape(p) for p in parts)
         return re.compile(rf"^{rx}$", re.S)
 
@@ -223,10 +237,23 @@ class Zone(_Strict):
     districts: list[District]
     categories: list[Category]
     outcomes: dict[str, Outcome]
-    templates: dict[str, Template]
+    templates: dict[str, Template]  # from config.yaml: name -> {dlt_template_id}; the texts are sms.<name>
     whatsapp_templates: dict[str, WhatsAppTemplate] = {}
     buttons_content_sid: str = ""
     stations: list[Station] = []
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _template_names(cls, v: object) -> object:
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for name, reg in v.items():
+            if isinstance(reg, dict) and set(reg) & {"hi", "en"}:
+                raise ValueError(f"{name}: its text is {messages.SMS}.{name} in zone/messages.yaml; "
+                                 "config.yaml keeps only its dlt_template_id")
+            out[name] = {**reg, "name": name} if isinstance(reg, dict) else reg
+        return out
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Zone:
@@ -263,6 +290,15 @@ class Zone(_Strict):
                 raise ValueError(f"closing.categories: unknown category '{c}'")
         if "other" not in cats:
             raise ValueError("categories: the catch-all category 'other' is missing")
+        sms = messages.section(messages.SMS)
+        for name in sms:
+            if name not in self.templates:
+                raise ValueError(f"templates.{name}: the SMS text {messages.SMS}.{name} has no DLT template id "
+                                 "(register it and add it here)")
+        for name in self.templates:
+            if name not in sms:
+                raise ValueError(f"templates.{name}: a DLT template id for an unknown template (no SMS text "
+                                 f"{messages.SMS}.{name} in the message catalogue)")
         for name in self.whatsapp_templates:
             if name not in self.templates:
                 raise ValueError(f"whatsapp_templates.{name}: no SMS template of that name")

@@ -152,7 +152,7 @@ SAMPLE = {"ref": "KNP-7F3K9Q", "station": "कोतवाली", "due": "22/11
 @pytest.mark.parametrize("lang", ["hi", "en"])
 def test_every_sms_template_matches_its_dlt_template(db, app, recorder, drain, name, lang):
     tpl = get_zone().templates[name]
-    names = set(re.findall(r"\{([a-z_]+)\}", tpl.hi + tpl.en))
+    names = set(re.findall(r"\{([a-z_]+)\}", tpl.text("hi") + tpl.text("en")))
     values = {k: SAMPLE[k] for k in names}
     _add(db, f"dlt:{name}:{lang}", {"to_phone": PHONE, "to_wa": None, "template": name, "lang": lang,
                                     "values": values})
