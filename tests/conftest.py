@@ -17,7 +17,7 @@ from tests.faults.harness import free_port  # noqa: F401 - tests import it from 
 from tests.redis_server import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+CHANNEL_TESTS = ROOT / "tests" / "channels"  # each channel's fixtures: tests/channels/<name>/fixtures/
 PUBLIC = "https://bharosa.test"
 ACCOUNT = "AC" + "0" * 30 + "01"
 TOKEN = "test-auth-token-0123456789abcdef"  # noqa: S105
@@ -206,10 +206,10 @@ def drain(app):
 
 
 def load_fixture(channel: str, name: str, **override) -> dict:
-    """A real-format Twilio form body from tests/fixtures/<channel>/<name>.txt, with overrides."""
+    """A real-format Twilio form body from tests/channels/<channel>/fixtures/<name>.txt, with overrides."""
     from urllib.parse import parse_qsl
 
-    text = (FIXTURES / channel / f"{name}.txt").read_text(encoding="utf-8").strip()
+    text = (CHANNEL_TESTS / channel / "fixtures" / f"{name}.txt").read_text(encoding="utf-8").strip()
     form = dict(parse_qsl(text, keep_blank_values=True))
     form.update({k: str(v) for k, v in override.items()})
     return form

@@ -4,7 +4,7 @@ The transcript here is fixed (a stand-in transcriber returns it) because what ma
 it: espeak-ng at 8 kHz gives no stable near-miss to test with. The words are what Whisper "base" really
 wrote for espeak-ng's "कन्नौज में मेरे पड़ोसी ने मेरी ज़मीन पर कब्ज़ा कर लिया है" (bench/voice_accuracy.py);
 read as typed text they name no district and no category. The full call with real speech and real
-Whisper is tests/channels/test_voice_ivr.py.
+Whisper is tests/channels/voice/test_ivr.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import Complaint
-from tests.channels.test_voice_ivr import CALLER, post, recording_url, say
+from tests.channels.voice.test_ivr import CALLER, post, recording_url, say
 from voice.transcribe import Segment, Transcript
 
 HEARD = "Kanodme Mehme Parosi Nehme Rizomin, Parkamma Karliahai."

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-
-from tests.conftest import FIXTURES
 
 TOKEN = "7000000001:AAtestTOKENnot-a-real-one_0123456789"  # noqa: S105
 SECRET = "tg-webhook-secret-0123"  # noqa: S105
 CHAT = 5512340001
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +32,8 @@ def tg_env(bot_api, monkeypatch):
 
 
 def update(name: str, **message) -> dict:
-    """A real Bot API update from tests/fixtures/telegram/<name>.json; ``message`` keys override."""
-    u = json.loads((FIXTURES / "telegram" / f"{name}.json").read_text(encoding="utf-8"))
+    """A real Bot API update from tests/channels/telegram/fixtures/<name>.json; ``message`` keys override."""
+    u = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
     if message:
         u["message"].update(message)
     return u
