@@ -169,7 +169,7 @@ def _alert_duty_officer(session: Session, c: Complaint, actor: str, now: datetim
     phone = z.zone.duty_officer_phone
     d = z.district_by_key.get(c.district)
     sent = notify_officer(session, c, "emergency_alert", phone, lang="hi",
-                          district=d.name_hi if d else c.district, phone=c.phone or c.wa_id or "-")
+                          district=messages.name(d, "hi") if d else c.district, phone=c.phone or c.wa_id or "-")
     event(session, c, "emergency_alert" if sent else "no_phone", actor, at=now,
           **({"to": "duty_officer"} if sent else {"for": "emergency_alert"}))
 
@@ -202,7 +202,7 @@ def _escalate_to(session: Session, c: Complaint, level: int, actor: str, reason:
     c.escalation_level = level
     event(session, c, "escalated", actor, at=now, level=level, rank=rank, posting=p.id if p else None, reason=reason)
     sent = notify_officer(session, c, "officer_escalation", _holder_phone(p), f"L{level}N{c.reopen_count}", "hi",
-                          station=c.station.name_hi if c.station else "-")
+                          station=messages.name(c.station, "hi") if c.station else "-")
     if not sent:
         event(session, c, "no_phone", actor, at=now, **{"for": "escalation"}, level=level, rank=rank,
               posting=p.id if p else None)
@@ -306,7 +306,7 @@ def _hand_over_escalation(session: Session, c: Complaint, actor: str, count: int
     event(session, c, "escalation_moved", actor, at=now, level=c.escalation_level, rank=rank,
           posting=p.id if p else None)
     if not notify_officer(session, c, "officer_escalation", _holder_phone(p), f"L{c.escalation_level}R{count}", "hi",
-                          station=c.station.name_hi if c.station else "-"):
+                          station=messages.name(c.station, "hi") if c.station else "-"):
         event(session, c, "no_phone", actor, at=now, **{"for": "escalation"}, level=c.escalation_level, rank=rank,
               posting=p.id if p else None)
 

@@ -242,7 +242,7 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
                                data={"level": level, "rank": rank, "posting": h.posting_id if h else None,
                                      "due": at_due.isoformat(), "late_s": round((now - at_due).total_seconds(), 3)}))
             row = officer_row(cid, ref, h.phone if h else None, "officer_escalation", f"L{level}N{reopens}", "hi",
-                              station=st.name_hi if st else "-") if h else None
+                              station=messages.name(st, "hi") if st else "-") if h else None
             if row:
                 sends.append((row[0], "send", row[1]))
             else:

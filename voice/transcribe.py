@@ -597,7 +597,9 @@ def _prompt_names(language: str | None) -> list[str]:
 
 
 def _prompt_lead(language: str | None) -> str:
-    return "Police shikayat" if language == "hi" else "Police complaint"
+    from zone import messages
+
+    return messages.t("transcribe.prompt_lead", language or "en")  # no language (Whisper detects it): English
 
 
 def zone_prompt(language: str | None) -> str | None:
