@@ -1,14 +1,18 @@
-"""One module per channel; ``CHANNELS`` is the registry ``create_app`` loops over.
+"""One folder per channel; ``CHANNELS`` is the registry ``create_app`` and the outbound path loop over.
 
-A new channel is one module with ``NAME``, a blueprint ``bp`` and ``parse(form)``, one line here,
-a fixtures folder under tests/fixtures/<name>/ and a case table.
+A channel is a package ``channels/<name>/`` that exports ``NAME``, a blueprint ``bp`` (its webhook,
+verified), ``parse`` (the provider's request → :class:`channels.base.Incoming`) and, when it sends,
+``send(to, body, *, from_, callback, dlt_id, extra) -> (provider_id, status)``; optionally
+``check_settings()`` (its start-up problems, each naming its variable). It is one line here, its tests
+and fixtures are ``tests/channels/<name>/`` (fixtures in ``fixtures/``), and no channel imports another.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
-# name -> module. Order is irrelevant; each module registers its own routes.
+# name -> package. Order is irrelevant; each channel registers its own routes.
 CHANNELS: dict[str, str] = {
     "sms": "channels.sms",
     "whatsapp": "channels.whatsapp",
@@ -23,6 +27,12 @@ def blueprints():
     """Yield every channel's blueprint and the shared ones."""
     for mod in list(CHANNELS.values()) + SHARED:
         yield importlib.import_module(mod).bp
+
+
+def send_for(name: str) -> Callable[..., tuple[str, str]] | None:
+    """The channel's ``send`` (None for an unknown channel or one that only receives, as the helpline)."""
+    mod = CHANNELS.get(name)
+    return getattr(importlib.import_module(mod), "send", None) if mod else None
 
 
 def settings_problems() -> list[str]:

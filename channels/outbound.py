@@ -35,9 +35,9 @@ from urllib.parse import urlencode
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from channels import send_for
 from channels import twilio as tw
 from channels.segments import SMS_MAX_CHARS, split_for
-from channels.sender import get_sms_sender
 from models import Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from tickets.actions import event
@@ -150,17 +150,13 @@ def _dev_sid(row_id: int, part: int) -> str:
 
 def _send_part(channel: str, to: str, body: str, *, from_: str, callback: str | None, dlt_id: str | None,
                extra: dict, row_id: int, part: int) -> tuple[str, str]:
-    """Send one part; returns (provider id, status)."""
+    """Send one part by the channel's own ``send`` (found through the registry); returns (provider id, status)."""
     if tw.records_only():  # dev mode: recorded, never sent, even with real credentials or a state gateway
         return _dev_sid(row_id, part), "recorded"
-    if channel == "telegram":
-        from channels.telegram.api import send_message
-
-        return send_message(to, body, reply_markup=extra.get("reply_markup")), "sent"
-    if channel == "sms":
-        return get_sms_sender().send_sms(to, body, from_=from_, status_callback=callback,
-                                         dlt_template_id=dlt_id), "sent"
-    return tw.get_sender().send(to, body, from_=from_, status_callback=callback, **extra), "sent"
+    send = send_for(channel)
+    if send is None:
+        raise tw.SendError(f"channel {channel!r} does not send", None, False)
+    return send(to, body, from_=from_, callback=callback, dlt_id=dlt_id, extra=extra)
 
 
 def deliver(session: Session, row: Outbox) -> None:

@@ -1,8 +1,9 @@
-"""SMS: Twilio's inbound SMS webhook (``POST /twilio/sms``) and ``parse``.
+"""SMS: Twilio's inbound SMS webhook (``POST /twilio/sms``), ``parse`` and ``send``.
 
-Sending is in :mod:`channels.sender` (an interface: Twilio by default, a state gateway by
-``BHAROSA_SMS_SENDER``) and :mod:`channels.outbound`; splitting and segment counting in
-:mod:`channels.segments`.
+``send`` goes through the SMS sender interface (:mod:`channels.sender`: Twilio by default, a state
+gateway by ``BHAROSA_SMS_SENDER``), asked by :mod:`channels.outbound` for each part; splitting and
+segment counting are in :mod:`channels.segments`. Delivery statuses come to ``POST /twilio/status``
+(:mod:`channels.status`, shared with WhatsApp: Twilio reports both in one format).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from flask import Blueprint
 
 from channels.base import BadRequest, Incoming, message_sid, parse_media, raw_form
+from channels.sender import get_sms_sender
 from channels.webhook import handle_messaging
 from models import utcnow
 from zone import phones
@@ -43,3 +45,13 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
 def receive():
     """Twilio posts each inbound SMS here."""
     return handle_messaging(parse)
+
+
+def send(to: str, body: str, *, from_: str, callback: str | None = None, dlt_id: str | None = None,
+         extra: dict | None = None) -> tuple[str, str]:
+    """Send one SMS part to ``to`` (a phone number) with its DLT template id; returns (gateway id, "sent").
+
+    Raises:
+        channels.twilio.SendError: ``retryable`` for transient failures; permanent ones are recorded.
+    """
+    return get_sms_sender().send_sms(to, body, from_=from_, status_callback=callback, dlt_template_id=dlt_id), "sent"

@@ -208,3 +208,6 @@ def receive():
             log.critical("could not spool %s: the update is lost", msg.sid, exc_info=True)
         return _ok({"method": "sendMessage", "chat_id": int(msg.address.split(":", 1)[1]), "text": SORRY["hi"]})
     return _ok()
+
+
+send = api.send  # the registry's sender (channels.send_for): one sendMessage per part

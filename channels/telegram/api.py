@@ -70,3 +70,11 @@ def send_message(to: str, text: str, *, reply_markup: dict | None = None) -> str
         body["reply_markup"] = reply_markup
     result = call("sendMessage", body)
     return f"tg:{chat}:{result.get('message_id', '')}"[:64]
+
+
+def send(to: str, body: str, *, from_: str, callback: str | None = None, dlt_id: str | None = None,
+         extra: dict | None = None) -> tuple[str, str]:
+    """The channel's sender for :mod:`channels.outbound`: one ``sendMessage`` (``extra`` may carry a
+    ``reply_markup``); returns (its id, "sent"). Telegram has no delivery callback: the answer is the status.
+    """
+    return send_message(to, body, reply_markup=(extra or {}).get("reply_markup")), "sent"

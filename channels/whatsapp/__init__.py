@@ -1,10 +1,15 @@
-"""WhatsApp: Twilio's inbound WhatsApp webhook (``POST /twilio/whatsapp``) and ``parse``.
+"""WhatsApp: Twilio's inbound WhatsApp webhook (``POST /twilio/whatsapp``), ``parse`` and ``send``.
 
 Who the sender is: ``From=whatsapp:+91...`` is a phone number (the citizen is found by it, so the
 same number on SMS is the same citizen); ``From=whatsapp:<id>`` without a leading ``+`` is a
 WhatsApp id with no number, and the citizen is known by that id alone (the engine asks once for
 a number for SMS alerts). ``wa_id`` is always what follows ``whatsapp:`` in From, so an outbound
 ``whatsapp:<wa_id>`` reaches exactly the address that wrote.
+
+``send`` is Twilio's Messages API: a free-form text, or an approved template when ``extra`` names one
+(``content_sid`` and ``content_variables``, chosen by :func:`channels.outbound.pick_route` outside the
+24-hour window). Delivery statuses come to ``POST /twilio/status`` (:mod:`channels.status`, shared with
+SMS), which sends a templated alert again another way when WhatsApp refused it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import datetime
 
 from flask import Blueprint
 
+from channels import twilio as tw
 from channels.base import BadRequest, Incoming, message_sid, parse_media, raw_form
 from channels.webhook import handle_messaging
 from models import utcnow
@@ -75,3 +81,13 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
 def receive():
     """Twilio posts each inbound WhatsApp message here."""
     return handle_messaging(parse)
+
+
+def send(to: str, body: str, *, from_: str, callback: str | None = None, dlt_id: str | None = None,
+         extra: dict | None = None) -> tuple[str, str]:
+    """Send one message to ``to`` (``whatsapp:<wa_id>``) through Twilio; returns (Twilio's Message SID, "sent").
+
+    Raises:
+        channels.twilio.SendError: typed by Twilio's error code (63016 outside the window is permanent).
+    """
+    return tw.get_sender().send(to, body, from_=from_, status_callback=callback, **(extra or {})), "sent"
