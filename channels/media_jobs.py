@@ -270,7 +270,7 @@ def recording(session: Session, row: Outbox) -> None:
     """
     from bot.nlu import extract
     from bot.types import ComplaintDraft
-    from channels.inbound import find_citizen
+    from models.conversations import find_citizen
     from tickets.actions import event, register_complaint
     from zone import get_zone
 
@@ -322,7 +322,7 @@ def recording(session: Session, row: Outbox) -> None:
         incident_text=r.incident_text if r else None,
         transcript_confidence=round(conf, 3) if conf is not None else None,
         attachment_ids=[att.id] if att is not None else [], extra={"source": "ivr", "call_sid": call.sid})
-    cit = find_citizen(session, caller or phone, None, at, "voice") if (caller or phone) else None
+    cit = find_citizen(session, caller or phone, None) if (caller or phone) else None
     if cit is not None:
         cit.language = lang
         call.citizen_id = cit.id

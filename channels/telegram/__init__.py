@@ -30,11 +30,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from channels.base import Incoming
-from channels.inbound import SORRY, add_contact, citizen_by_address, find_citizen, insert_inbound, process
+from channels.inbound import SORRY, insert_inbound, process
 from channels.telegram import api
 from channels.telegram.settings import problems, settings
 from channels.telegram.texts import t
 from models import Citizen, Conversation, db, utcnow
+from models.conversations import add_contact, citizen_by_address, find_citizen
 from tasks import outbox
 from tickets.textsafe import clean_text
 from zone import phones
@@ -154,7 +155,7 @@ def handle(session: Session, msg: Incoming) -> None:
     cit = citizen_by_address(session, msg.address)
     lang = (cit.language if cit else None) or msg.raw.get("language_code")
     if contact in ("other", "bad_number") or (contact == "own" and not _asking_phone(session, cit)):
-        cit = cit or find_citizen(session, None, None, msg.at, NAME, msg.profile_name, msg.address)
+        cit = cit or find_citizen(session, None, None, address=msg.address, profile_name=msg.profile_name)
         if contact == "own":
             _keep_phone(session, cit, msg.body)
             text = t("contact_saved", cit.language, phone=msg.body)

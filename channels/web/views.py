@@ -481,10 +481,10 @@ def _code_page(row: WebPending, action: str, errors: dict[str, str] | None = Non
 
 def _register(s: Session, row: WebPending, now: datetime) -> Complaint:
     """Turn a confirmed request into citizen, attachments and complaint, in the caller's transaction."""
-    from channels.inbound import find_citizen
+    from models.conversations import find_citizen
 
     d = row.data or {}
-    cit = find_citizen(s, row.phone, None, now, "web", d.get("name") or None)
+    cit = find_citizen(s, row.phone, None, profile_name=d.get("name") or None)
     cit.sms_ok = True  # the number was just proven by the code
     cit.language = row.language
     if d.get("name") and not cit.name:
