@@ -5,6 +5,10 @@ out of order). The last part's callback closes its outbox row's send window (see
 :mod:`channels.outbound`). A WhatsApp alert refused because the 24-hour window had closed (63016)
 or undelivered is sent again another way: by SMS when there is a number, else by the approved
 WhatsApp template, so registration, assignment and disposal alerts always arrive.
+
+Shared by the Twilio channels (channels/sms/, channels/whatsapp/) rather than one copy in each folder:
+Twilio posts one format for both to the one URL every part carries, and a callback that beats the send's
+own row names its channel only by the ``To`` prefix.
 """
 
 from __future__ import annotations
