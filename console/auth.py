@@ -37,6 +37,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
 
+from console import language
+from console.language import t
 from models import ConsoleSession, Officer, Posting, db, utcnow
 from models.tables import LoginThrottle
 from tickets.scope import Scope, active_postings, scope_of
@@ -184,13 +186,14 @@ def _csrf_protect():
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     tok = session.get("csrf") or ""
     if not tok or not hmac.compare_digest(sent.encode(), tok.encode()):
-        abort(400, "the form's CSRF token is missing or wrong; reload the page and try again")
+        abort(400, t("e_csrf"))
     return None
 
 
 @bp.app_context_processor
 def _globals():
-    return {"csrf_token": csrf_token, "viewer": g.get("viewer"), "zone": get_zone()}
+    return {"csrf_token": csrf_token, "viewer": g.get("viewer"), "zone": get_zone(), "t": t, "name": language.name,
+            "lang": language.lang(), "languages": language.languages}
 
 
 # -- the signed-in viewer ----------------------------------------------------------------------
@@ -269,7 +272,7 @@ def login_required(roles: tuple[str, ...] | None = None):
                     session.pop("sid", None)
                     return redirect(url_for("console_auth.login", next=request.full_path))
                 if roles and viewer.role not in roles:
-                    abort(403, "your posting's role may not do this")
+                    abort(403, t("e_role"))
                 g.viewer = viewer
                 return fn(s, viewer, *args, **kw)
 
@@ -310,7 +313,7 @@ def login():
         oid, pw_hash, secret, active = ((officer.id, officer.password_hash, officer.totp_secret, officer.active)
                                         if officer else (None, None, None, False))
     if addr_wait:  # before any hashing: a flood from one address costs us no CPU
-        return _login_page("Too many failed sign-ins from your network. Wait and try again.", 429, addr_wait)
+        return _login_page(t("login_addr_wait"), 429, addr_wait)
     # 2. argon2, with no transaction open (and a rehash, should the parameters have changed).
     pw_ok = _check_password(pw_hash, password) and active
     step = _code_step(secret, code) if pw_ok else None
@@ -326,12 +329,11 @@ def login():
             _record_failure(s, addr_key, ADDR_WINDOW_S)
             event(s, None, "login_failed", "anonymous", user_known=oid is not None)
             if ok:
-                return _login_page("You have no current posting.", 401)
+                return _login_page(t("login_no_posting"), 401)
             if user_wait:  # during the delay every failure answers alike: no hint the password was right
                 left = delay_for(s.get(LoginThrottle, user_key).failures)
-                return _login_page("Too many failed tries for this username. Wait and try again, or sign in "
-                                   "with the right password and a fresh code.", 429, left)
-            return _login_page("Wrong username, password or code.", 401)
+                return _login_page(t("login_user_wait"), 429, left)
+            return _login_page(t("login_wrong"), 401)
         # Both factors proved: the username's delay is over (an address's budget is not reset by one success).
         s.execute(LoginThrottle.__table__.delete().where(LoginThrottle.key == user_key))
         if new_hash:
@@ -339,9 +341,12 @@ def login():
                       .values(password_hash=new_hash))
         sid = open_session(s, oid, postings[0].id)
         event(s, None, "login", f"officer:{oid}", posting=postings[0].id)
-    session.clear()  # nothing from before the sign-in survives (session fixation)
+    chosen = session.get(language.SESSION_KEY)
+    session.clear()  # nothing from before the sign-in survives (session fixation), but the page language
     session.permanent = True
     session.update(sid=sid, csrf=secrets.token_urlsafe(32))
+    if chosen in language.LANGUAGES:
+        session[language.SESSION_KEY] = chosen
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -353,8 +358,21 @@ def logout():
         with db.session() as s:
             s.execute(update(ConsoleSession).where(ConsoleSession.sid_hash == _sid_hash(sid),
                                                    ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    chosen = session.get(language.SESSION_KEY)
     session.clear()
+    if chosen in language.LANGUAGES:
+        session[language.SESSION_KEY] = chosen
     return redirect(url_for("console_auth.login"))
+
+
+@bp.post("/language")
+def switch_language():
+    """The console's language for this browser (the header's switch), signed in or not; back to the page."""
+    chosen = request.form.get("lang", "")
+    if chosen not in language.LANGUAGES:
+        abort(400, t("e_language", languages=", ".join(language.LANGUAGES)))
+    session[language.SESSION_KEY] = chosen
+    return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/posting")
@@ -364,11 +382,11 @@ def switch_posting(s: Session, viewer: Viewer):
     try:
         pid = int(request.form.get("posting_id", ""))
     except ValueError:
-        abort(400, "posting_id must be a number")
+        abort(400, t("e_choose", field="posting_id"))
     if pid not in {p.id for p in viewer.postings}:
         abort(404)
     viewer.console_session.posting_id = pid
-    flash("Posting changed.")
+    flash(t("done_posting"))
     return redirect(url_for("console.queue"))
 
 

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.auth import Viewer, login_required
+from console.language import name as localized
+from console.language import t
 from models import Complaint, Feedback, Officer, Posting, Station, utcnow
 from models.tables import StatDaily, StatPosting
 from tickets.scope import MASK, access, complaint_filter, stat_filter
@@ -79,7 +81,7 @@ def dashboard(s: Session, viewer: Viewer):
     z = get_zone()
     raw = request.args.get("days", "30")
     if not raw.isdigit() or not 7 <= int(raw) <= 366:
-        abort(400, "days must be between 7 and 366")
+        abort(400, t("e_days", low=7, high=366))
     days = int(raw)
     rows = _totals(s, viewer)
     total = dict.fromkeys(SUMS, 0)
@@ -106,10 +108,10 @@ def dashboard(s: Session, viewer: Viewer):
                         "ratings": v["rating_count"]})
         return out
 
-    st_rows = table({k: v for k, v in by_station.items() if k}, lambda k: stations[k].name_en if k in stations
+    st_rows = table({k: v for k, v in by_station.items() if k}, lambda k: localized(stations[k]) if k in stations
                     else str(k))
     st_rows.sort(key=lambda r: (r["sla_pct"] if r["sla_pct"] is not None else 101, -r["received"]))
-    d_rows = table(by_district, lambda k: z.district_by_key[k].name_en if k in z.district_by_key else k)
+    d_rows = table(by_district, lambda k: localized(z.district_by_key[k]) if k in z.district_by_key else k)
     d_rows.sort(key=lambda r: r["name"])
     rated = sorted((r for r in st_rows if r["rating"] is not None), key=lambda r: r["rating"])
     labels, per = _per_day(s, viewer, days)
@@ -118,8 +120,9 @@ def dashboard(s: Session, viewer: Viewer):
           .join(Officer, Officer.id == Posting.officer_id)
           .where(stat_filter(viewer.scope, StatPosting.station_id), StatPosting.rating_count > 0)
           .order_by(StatPosting.rating_sum * 1.0 / StatPosting.rating_count).limit(25))
-    postings = [{"name": o.name, "role": p.role, "station": stations[p.station_id].name_en if p.station_id in stations
-                 else "", "rating": round(sp.rating_sum / sp.rating_count, 2), "ratings": sp.rating_count,
+    postings = [{"name": o.name, "role": p.role,
+                 "station": localized(stations[p.station_id]) if p.station_id in stations else "",
+                 "rating": round(sp.rating_sum / sp.rating_count, 2), "ratings": sp.rating_count,
                  "disposed": sp.disposed} for sp, p, o in s.execute(pq)]
     # Feedback addressed to this viewer's rank, newest first.
     fq = (select(Feedback, Complaint).join(Complaint, Complaint.id == Feedback.complaint_id)
@@ -132,7 +135,7 @@ def dashboard(s: Session, viewer: Viewer):
                  "in_sla": by_channel[ch]["in_sla"]} for ch in CHANNELS if ch in by_channel or ch in CHANNELS[:5]]
     escalations = [{"level": i, "count": total[f"esc{i}"]} for i in range(1, 5)]
     return render_template(
-        "console/dashboard.html", title="Dashboard", total=total, counters=counters, st_rows=st_rows[:40],
+        "console/dashboard.html", title=t("nav_dashboard"), total=total, counters=counters, st_rows=st_rows[:40],
         d_rows=d_rows, rated=rated[:25], postings=postings, feedback=feedback, escalations=escalations,
         chart=_chart(labels, per), colours=COLOURS, days=days, pct=pct,
         esc_peak=max([e["count"] for e in escalations] + [1]))

@@ -10,6 +10,7 @@ from flask import abort
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
+from console.language import t
 from models import Attachment
 from voice.media import SNIFF_BYTES, media_dir
 from voice.media import sniff as media_sniff
@@ -49,12 +50,12 @@ def store_uploads(session: Session, files: list[FileStorage], complaint_id: int 
     lim = get_zone().limits
     files = [f for f in files if f and f.filename]
     if len(files) > lim.web_max_files:
-        abort(413, f"at most {lim.web_max_files} files at a time")
+        abort(413, t("e_too_many_files", n=lim.web_max_files))
     out = []
     for f in files:
         data = f.stream.read(lim.web_max_file_bytes + 1)
         if len(data) > lim.web_max_file_bytes:
-            abort(413, f"'{f.filename[:80]}' is larger than {lim.web_max_file_bytes // (1024 * 1024)} MiB")
+            abort(413, t("e_file_too_large", file=f.filename[:80], mib=lim.web_max_file_bytes // (1024 * 1024)))
         if not data:
             continue
         sha = hashlib.sha256(data).hexdigest()

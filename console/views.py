@@ -20,13 +20,15 @@ from werkzeug.exceptions import HTTPException
 from bot.types import ComplaintDraft
 from console import media
 from console.auth import Viewer, login_required
+from console.language import name as localized
+from console.language import t
 from models import MAX_ID, Attachment, Citizen, Complaint, Event, Message, Note, Officer, Posting, Station, utcnow
 from tickets import actions
 from tickets.notify import sms_stopped
 from tickets.scope import MASK, access, actor_roles, complaint_filter, disposers, load_ticket, supervisors
 from tickets.stats import OPEN
 from tickets.textsafe import citizen_text, mask_phone, neutralise, redact
-from zone import get_zone, local, phones
+from zone import get_zone, local, messages, phones
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.add_app_template_filter(citizen_text, "citizen_text")
@@ -48,7 +50,17 @@ REF_RX = re.compile(r"^[A-Z]{3}-[A-Z0-9]{6}$")
 @bp.errorhandler(HTTPException)
 def _html_error(exc: HTTPException):
     g.pop("viewer", None)  # its session is closed by now; the error page needs no officer details
-    return render_template("console/error.html", code=exc.code, name=exc.name, detail=exc.description), exc.code
+    return render_template("console/error.html", code=exc.code, **error_words(exc)), exc.code
+
+
+def error_words(exc: HTTPException) -> dict[str, str]:
+    """The error page's name and detail in the officer's language: the catalogue's for the codes it knows (the
+    detail only when the code gave none of its own), else werkzeug's English ones."""
+    known = {400, 403, 404, 405, 409, 413, 429, 500, 501}
+    name = t(f"http_{exc.code}") if exc.code in known else exc.name
+    plain = exc.description == type(exc).description
+    detail = t(f"http_{exc.code}_detail") if plain and exc.code in known else exc.description
+    return {"error_name": name, "detail": detail}
 
 
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -58,9 +70,9 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         v = int(raw)
     except ValueError:
-        abort(400, f"{name} must be a whole number")
+        abort(400, t("e_whole_number", field=name))
     if not lo <= v <= hi:
-        abort(400 if v < lo else 404, f"{name} is out of range")
+        abort(400 if v < lo else 404, t("e_out_of_range", field=name))
     return v
 
 
@@ -93,10 +105,10 @@ def time_left(c: Complaint, now) -> tuple[str, str]:
     secs = (c.due_at - now).total_seconds()
     sla = get_zone().sla.hours * 3600
     h, m = divmod(int(abs(secs)) // 60, 60)
-    txt = f"{h}h {m:02d}m"
+    txt = t("clock_hm", h=h, m=f"{m:02d}")
     if secs < 0:
-        return "breached", f"over by {txt}"
-    return ("soon" if secs < 0.25 * sla else "ok"), f"{txt} left"
+        return "breached", t("clock_over", time=txt)
+    return ("soon" if secs < 0.25 * sla else "ok"), t("clock_left", time=txt)
 
 
 def _queue_filters(s: Session, viewer: Viewer):
@@ -117,22 +129,22 @@ def _queue_filters(s: Session, viewer: Viewer):
                    if not access(s, viewer.scope, c).masked]
             where.append(Complaint.id.in_(ids))
         else:
-            abort(400, "search takes a reference (e.g. KNP-7F3K9Q) or a phone number")
+            abort(400, t("e_search"))
     elif status == "open":
         where.append(Complaint.status.in_(OPEN))
     elif status in STATUSES:
         where.append(Complaint.status == status)
     elif status != "all":
-        abort(400, "unknown status")
+        abort(400, t("e_unknown_status"))
     cat = args.get("category", "")
     if cat:
         if cat not in z.category_by_key and cat != "unknown":
-            abort(400, "unknown category")
+            abort(400, t("e_unknown_category"))
         where.append(Complaint.category == cat)
     ch = args.get("channel", "")
     if ch:
         if ch not in CHANNELS:
-            abort(400, "unknown channel")
+            abort(400, t("e_unknown_channel"))
         where.append(Complaint.channel == ch)
     if args.get("level", "") != "":
         where.append(Complaint.escalation_level == _int_arg("level", 0, 0, 10))
@@ -152,7 +164,7 @@ def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
     pages = max(1, math.ceil(total / PER_PAGE))
     page = _int_arg("page", 1, 1, MAX_PAGE)
     if page > pages:
-        abort(404, f"there are only {pages} page(s)")
+        abort(404, t("e_only_pages", pages=pages))
     rows = list(s.scalars(select(Complaint).where(*where)
                           .order_by(Complaint.due_at.is_(None), Complaint.due_at, Complaint.id)
                           .offset((page - 1) * PER_PAGE).limit(PER_PAGE)))
@@ -165,8 +177,8 @@ def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
         st = stations.get(c.station_id)
         cat = z.category_by_key.get(c.category)
         ident = identity(s, c, viewer)
-        items.append({"c": c, "cls": cls, "left": left, "station": st.name_en if st else "not routed",
-                      "category": cat.name_en if cat else c.category, "who": ident,
+        items.append({"c": c, "cls": cls, "left": left, "station": localized(st) if st else t("not_routed"),
+                      "category": localized(cat) if cat else c.category, "who": ident,
                       "summary": MASK if ident["masked"] else (c.description or "")[:90]})
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("console/queue.html", title=title, items=items, total=total, page=page, pages=pages,
@@ -178,14 +190,14 @@ def _queue_page(s: Session, viewer: Viewer, title: str, extra=()):
 @login_required()
 def queue(s: Session, viewer: Viewer):
     """Open tickets in the viewer's area, soonest due first."""
-    return _queue_page(s, viewer, "Queue")
+    return _queue_page(s, viewer, t("nav_queue"))
 
 
 @bp.get("/interpreter")
 @login_required(("interpreter", "cell", "admin"))
 def interpreter_queue(s: Session, viewer: Viewer):
     """Sign-language videos (and other media) waiting for a written description."""
-    return _queue_page(s, viewer, "Interpreter queue", extra=[Complaint.needs_interpreter.is_(True),
+    return _queue_page(s, viewer, t("interpreter_queue"), extra=[Complaint.needs_interpreter.is_(True),
                                                                Complaint.status.in_(OPEN)])
 
 
@@ -254,7 +266,7 @@ def _actor_names(s: Session, events: list[Event]) -> dict[str, str]:
     return names
 
 
-EVENT_LABELS = {"identity_unmasked": "Identity revealed", "action_refused": "Action refused"}
+LABELLED_EVENTS = ("identity_unmasked", "action_refused")  # the timeline shows other kinds by their code
 
 
 def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = None, status: int = 200):
@@ -285,7 +297,7 @@ def render_ticket(s: Session, viewer: Viewer, c: Complaint, error: str | None = 
         "console/ticket.html", c=c, station=st, cat=cat, messages=messages, atts=atts, events=events,
         notes=notes, actor_names=_actor_names(s, events), postings=postings, assigned=assigned, cls=cls, left=left,
         who=ident, description=redact_all(c.description, names) if ident["masked"] else c.description,
-        transcripts=transcripts, event_labels=EVENT_LABELS, event_data=event_data,
+        transcripts=transcripts, event_labels={k: t(f"event_{k}") for k in LABELLED_EVENTS}, event_data=event_data,
         can_unmask=ident["masked"] and viewer.scope.may_unmask, outcomes=z.outcomes,
         stations=list(s.scalars(select(Station).where(Station.active).order_by(Station.district, Station.name_en))),
         can_supervise=viewer.role in supervisors(), can_dispose=viewer.role in disposers(),
@@ -305,12 +317,27 @@ def ticket(s: Session, viewer: Viewer, ref: str):
 def _act(name: str, *args, **kw):
     fn = getattr(actions, name, None)
     if fn is None:
-        abort(501, f"the '{name}' action is not available yet")
+        abort(501, t("e_not_available", action=name))
     return fn(*args, **kw)
 
 
 def _action_error():
     return getattr(actions, "ActionError", None) or type("NoActionError", (Exception,), {})
+
+
+def refusal(action: str, exc: Exception, c: Complaint, form) -> str:
+    """Why a ticket action was refused, in the officer's language: the catalogue's ``refused_<action>_<code>`` or
+    ``refused_<code>``; the action's own message for a code the catalogue does not know."""
+    code = getattr(exc, "code", None) or ""
+    z = get_zone()
+    oc = z.outcomes.get(form.get("outcome") or "")
+    values = {"status": t(f"status_{c.status}") if c.status in STATUSES else c.status,
+              "outcome": localized(oc) if oc else form.get("outcome") or ""}
+    words = messages.section("console")
+    for key in (f"refused_{action}_{code}", f"refused_{code}"):
+        if key in words:
+            return t(key, **values)
+    return getattr(exc, "message", None) or str(exc)
 
 
 CONFLICTS = ("not_open", "merged", "not_disposed", "same_station", "same", "verification_required",
@@ -331,7 +358,7 @@ def act(s: Session, viewer: Viewer, ref: str, action: str):
     allowed = {"sup": supervisors(), "disp": disposers(), "any": actor_roles(),
                "interp": ("interpreter", "cell", "admin")}[need]
     if viewer.role not in allowed:
-        abort(403, "your posting's role may not do this")
+        abort(403, t("e_role"))
     c = ticket_or_404(s, viewer, ref)
     f = request.form
     try:
@@ -340,7 +367,7 @@ def act(s: Session, viewer: Viewer, ref: str, action: str):
         # The action changed nothing but wrote its 'action_refused' Event, which we keep (commit).
         code = getattr(exc, "code", None)
         status = 409 if code in CONFLICTS else 403 if code in FORBIDDEN else 400
-        return render_ticket(s, viewer, c, error=getattr(exc, "message", None) or str(exc), status=status)
+        return render_ticket(s, viewer, c, error=refusal(action, exc, c, f), status=status)
     flash(msg)
     if action == "interpret":
         return redirect(url_for("console.interpreter_queue") if viewer.role == "interpreter"
@@ -354,9 +381,9 @@ def _int_field(f, name: str) -> int:
     try:
         value = int(f.get(name, ""))
     except ValueError:
-        abort(400, f"{name} must be chosen")
+        abort(400, t("e_choose", field=name))
     if not 1 <= value <= MAX_ID:
-        abort(400, f"{name} must be chosen")
+        abort(400, t("e_choose", field=name))
     return value
 
 
@@ -366,57 +393,56 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
         pid = _int_field(f, "posting_id")
         p = s.get(Posting, pid)
         if p is None or p.station_id != c.station_id:
-            abort(400, "choose an officer of this ticket's station")
+            abort(400, t("refused_wrong_station"))
         _act("assign", s, c, pid, who)
-        return "Enquiry officer assigned; the citizen will be told by SMS."
+        return t("done_assigned")
     if action == "note":
         text = (f.get("text") or "").strip()
         files = media.store_uploads(s, request.files.getlist("files"), complaint_id=c.id)
         if not text and not files:
-            abort(400, "write a note or attach a file")
+            abort(400, t("refused_empty"))
         _act("add_note", s, c, text[:10000], who, attachment_ids=tuple(a.id for a in files))
-        return "Note added."
+        return t("done_note")
     if action == "reroute":
         code = (f.get("station_code") or "").strip()
         if not s.scalar(select(Station.id).where(Station.code == code, Station.active)):
-            abort(400, "unknown station")
+            abort(400, t("e_unknown_station"))
         _act("reroute", s, c, code, who, reason=(f.get("reason") or "")[:500])
-        return "Ticket re-routed."
+        return t("done_rerouted")
     if action == "merge":
         into = ticket_or_404(s, viewer, f.get("into_ref") or "")
         if into.id == c.id:
-            abort(400, "a ticket cannot be merged into itself")
+            abort(400, t("refused_same"))
         _act("merge", s, c, into, who)
-        return f"Merged into {into.ref}."
+        return t("done_merged", ref=into.ref)
     if action == "dispose":
         outcome = f.get("outcome") or ""
         if outcome not in get_zone().outcomes:
-            abort(400, "choose an outcome")
+            abort(400, t("refused_bad_outcome"))
         number = (f.get("number") or "").strip()[:60] or None
         _act("dispose", s, c, outcome, who, number=number, note=(f.get("note") or "")[:5000])
-        return "Disposed; the citizen will be told by SMS."
+        return t("done_disposed")
     if action == "reopen":
         _act("reopen", s, c, who, reason=(f.get("reason") or "")[:500])
-        return "Reopened; a fresh 24-hour clock runs."
+        return t("done_reopened")
     if action == "close":
         _act("close", s, c, who)
-        return "Closed."
+        return t("done_closed")
     if action == "verify":
         reached = f.get("reached") == "1"
         satisfied = {"1": True, "0": False}.get(f.get("satisfied") or "")
         _act("verify_call", s, c, who, reached, satisfied, (f.get("note") or "")[:2000])
-        return "Verification call recorded." + (" The citizen was not satisfied: reopened." if satisfied is False
-                                                 and reached else "")
+        return t("done_verified_reopened" if satisfied is False and reached else "done_verified")
     if action == "unmask":
         reason = (f.get("reason") or "").strip()
         if not reason:
-            abort(400, "reason: say why you must know who the complainant is")
+            abort(400, t("e_reveal_reason"))
         actions.unmask_identity(s, c, who, viewer.posting.id, reason[:500])
-        return "Identity revealed to your posting for an hour; the reveal is in the timeline, its reason in the notes."
+        return t("done_revealed")
     if action == "interpret":
         text = (f.get("text") or "").strip()
         if not text:
-            abort(400, "write what the video says")
+            abort(400, t("e_interpret_text"))
         fn = getattr(actions, "interpret", None)
         if fn is not None:
             fn(s, c, text[:10000], who)
@@ -424,7 +450,7 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
             c.description = text[:10000]
             c.needs_interpreter = False
             actions.event(s, c, "interpreted", who, chars=len(text))
-        return "Description saved."
+        return t("done_interpreted")
     abort(404)
 
 
@@ -447,7 +473,7 @@ def attachment(s: Session, viewer: Viewer, att_id: int, variant: str = "file"):
         abort(404)
     path = media.resolve(att.keyframes_path if variant == "keyframes" else att.path)
     if path is None:
-        abort(404, "the file is not on this server")
+        abort(404, t("e_file_missing"))
     actions.event(s, c, "viewed_attachment", viewer.actor, attachment=att.id, variant=variant)
     mime = "image/png" if variant == "keyframes" else (att.mime or "application/octet-stream")
     inline = mime.split("/")[0] in ("image", "audio", "video")
@@ -472,25 +498,25 @@ def new_complaint(s: Session, viewer: Viewer):
         return render_template("console/new.html", **ctx)
     channel = form.get("channel", "walkin")
     if channel not in ("walkin", "post"):
-        abort(400, "channel must be walk-in or post")
+        abort(400, t("e_new_channel"))
     phone = phones.typed(form.get("phone", ""))
     if form.get("phone", "").strip() and phone is None:
-        return render_template("console/new.html", error="That phone number is not valid.", **ctx), 400
+        return render_template("console/new.html", error=t("e_new_phone"), **ctx), 400
     if phone is None and channel == "walkin":
-        return render_template("console/new.html", error="A walk-in complaint needs the citizen's phone.", **ctx), 400
+        return render_template("console/new.html", error=t("e_new_walkin_phone"), **ctx), 400
     category = form.get("category") or None
     if category and category not in z.category_by_key:
-        abort(400, "unknown category")
+        abort(400, t("e_unknown_category"))
     district = form.get("district") or (own.district if own else None)
     if district and district not in z.district_by_key:
-        abort(400, "unknown district")
+        abort(400, t("e_unknown_district"))
     code = form.get("station_code") or (own.code if own else None)
     if code and code not in z.station_by_code:
-        abort(400, "unknown station")
+        abort(400, t("e_unknown_station"))
     files = media.store_uploads(s, request.files.getlist("files"))
     description = (form.get("description") or "").strip()[:20000]
     if not description and not files:
-        return render_template("console/new.html", error="Write what happened or attach the letter.", **ctx), 400
+        return render_template("console/new.html", error=t("e_new_empty"), **ctx), 400
     citizen = None
     if phone:
         citizen = s.scalar(select(Citizen).where(Citizen.phone == phone))
@@ -506,5 +532,5 @@ def new_complaint(s: Session, viewer: Viewer):
         confidential=form.get("confidential") == "1", attachment_ids=[a.id for a in files],
         extra={"received_by": viewer.actor})
     c = actions.register_complaint(s, draft, channel=channel, citizen=citizen, phone=phone, actor=viewer.actor)
-    flash(f"Registered {c.ref}. It appears in the queue once routed (seconds).")
+    flash(t("done_registered", ref=c.ref))
     return redirect(url_for("console.queue"))

@@ -134,6 +134,9 @@ def check(data: dict) -> list[str]:
             out.append(f"{sec}: not a table")
             continue
         for key, entry in entries.items():
+            if not isinstance(key, str):
+                out.append(f"{sec}.{key}: the key is not a name (YAML reads yes, no, on, off as true/false: rename it)")
+                continue
             if not isinstance(entry, dict) or not all(isinstance(entry.get(lang), str) for lang in LANGUAGES):
                 out.append(f"{sec}.{key}: needs text for {', '.join(LANGUAGES)}")
                 continue

@@ -90,3 +90,24 @@ def test_sho_assigns_other_station_404_eo_disposes_on_phone(db, server, browser,
     with db.session() as s:
         c = s.scalar(select(Complaint).where(Complaint.id == cid))
         assert (c.status, c.outcome, c.outcome_number) == ("disposed", "fir", "0456/2025")
+
+
+def test_the_hindi_switch_shows_hindi_headings_and_clocks(db, server, browser, officers, ticket, artifacts):
+    _, ref = ticket(description="मेरा मोबाइल बाज़ार में चोरी हो गया")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    _sign_in(page, server, officers["sho.knp-kotwali"])
+    assert page.inner_text("h1").startswith("Queue")
+    page.click("form.lang-switch button[value=hi]")
+    page.wait_for_selector("html[lang=hi]")
+    assert page.inner_text("h1").startswith("शिकायत सूची")
+    assert page.inner_text("header nav").split() == ["शिकायत", "सूची", "डैशबोर्ड", "स्वयं", "उपस्थित", "/", "डाक"]
+    page.wait_for_function("document.querySelector('td.clock').textContent.includes('शेष')")  # the live clock too
+    page.locator(f'tr.row[data-ref="{ref}"] a.ref').click()
+    page.wait_for_url(f"{server}/console/t/{ref}")
+    assert [h.inner_text() for h in page.locator("section.details h2, section.timeline h2").all()] == [
+        "शिकायत", "टिप्पणियाँ और जाँच आख्या", "घटनाक्रम"]
+    page.screenshot(path=str(artifacts / "console-ticket-hindi.png"), full_page=True)
+    page.goto(f"{server}/console/dashboard")
+    assert "जनपदवार समय-सीमा अनुपालन" in page.inner_text("main")
+    ctx.close()
