@@ -20,9 +20,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import channels
-from channels import twilio as tw
 from models import db
-from zone import ConfigError, get_zone
+from zone import ConfigError, get_zone, settings
+from zone.settings import Settings
 
 log = logging.getLogger("bharosa")
 
@@ -31,37 +31,35 @@ EXTRA_BLUEPRINTS = ["ops.health", "api.v1", "channels.web.views", "console.auth"
                     "console.dashboard", "console.export", "api.open311"]
 
 
-def check_environment() -> None:
-    """Stop start-up with one clear line when production lacks what it needs, or a channel's settings are wrong."""
-    problems = channels.settings_problems()  # each channel checks its own settings (channels/<name>/settings)
-    if problems:
-        raise ConfigError("environment: " + "; ".join(problems))
-    if tw.is_dev():
+def load_settings() -> Settings:
+    """Read the environment once (zone.settings), every channel's own section registered first.
+
+    Raises:
+        SettingsError: (production) every bad variable, named (dev mode logs them and uses the defaults).
+    """
+    channels.register_settings()
+    return settings.load()
+
+
+def check_environment(s: Settings | None = None) -> None:
+    """Stop start-up with one clear line when production lacks what it needs (the values themselves were checked
+    by :func:`load_settings`).
+
+    Args:
+        s: the loaded settings (default: read the environment now, as start-up does).
+    """
+    s = s or load_settings()
+    if s.dev:
         return
     need = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"]
-    if not os.environ.get("BHAROSA_SMS_SENDER", "").strip():  # SMS through Twilio: from our number, not a test one
+    if not s.sms_sender:  # SMS through Twilio: from our number, not a test one
         need.append("TWILIO_SMS_FROM")
     # Every web node hashes the web page's codes and signs console sessions with this one secret: a key
     # generated per host (dev mode's var/secret_key) would make a code sent by one node wrong on the next.
     need.append("BHAROSA_SECRET_KEY")
-    missing = [k for k in need if not os.environ.get(k, "").strip()]
+    missing = [k for k in need if not s.is_set(k)]
     if missing:
         raise ConfigError(f"environment: {', '.join(missing)} not set (set them, or BHAROSA_ENV=dev to try it out)")
-
-
-def trusted_proxies() -> int:
-    """``BHAROSA_TRUSTED_PROXIES``: how many proxies in front of the app append to X-Forwarded-For (default 0).
-
-    Raises:
-        ConfigError: the value is not a non-negative integer.
-    """
-    raw = os.environ.get("BHAROSA_TRUSTED_PROXIES", "").strip()
-    if not raw:
-        return 0
-    if not raw.isdigit() or int(raw) > 10:
-        raise ConfigError(f"environment: BHAROSA_TRUSTED_PROXIES must be a whole number of proxies from 0 to 10 "
-                          f"(got {raw!r})")
-    return int(raw)
 
 
 # One policy for every page (console, citizen web, errors): only our own scripts and styles, no framing.
@@ -88,7 +86,7 @@ def security_headers(resp: Response) -> Response:
 
 def secret_key() -> str:
     """``BHAROSA_SECRET_KEY``, else a key kept in var/secret_key so every worker process shares it."""
-    key = os.environ.get("BHAROSA_SECRET_KEY")
+    key = settings.get().secret_key
     if key:
         return key
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "var", "secret_key")
@@ -118,12 +116,14 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
         **overrides: Flask config values.
 
     Raises:
-        ConfigError: config.yaml, stations.csv or the environment is invalid; the message names the key.
+        ConfigError: config.yaml, stations.csv or the environment is invalid; the message names the key or
+            the variable (``SettingsError``, every bad variable at once).
     """
+    s = load_settings()  # the environment, read once for this app
     get_zone()  # validate the zone before serving anything
     if check_env:
-        check_environment()
-    proxies = trusted_proxies()
+        check_environment(s)
+    proxies = s.trusted_proxies
     from console.auth import SESSION_HOURS
 
     app = Flask(__name__, static_folder=None)
@@ -131,14 +131,14 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
                       MAX_CONTENT_LENGTH=64 * 1024 * 1024, JSON_AS_ASCII=False,
                       # The console's cookie: https only outside dev mode (http://127.0.0.1 in dev), never read
                       # by scripts, not sent on cross-site posts; the server ends the session behind it.
-                      SESSION_COOKIE_SECURE=not tw.is_dev(), SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SECURE=not s.dev, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
     app.config.update(overrides)
     if proxies:  # request.remote_addr (rate limits, sign-in budgets) and the scheme as the client sent them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.after_request(security_headers)
     app.json.ensure_ascii = False
-    db.init(database_url)
+    db.init(database_url or s.database_url)
     for bp in channels.blueprints():
         app.register_blueprint(bp)
     for mod in EXTRA_BLUEPRINTS:
@@ -154,7 +154,7 @@ def create_app(database_url: str | None = None, *, check_env: bool = True, **ove
     inbound.use_engine(engine.handle, replace=False)  # the channels run turns through it; a test may give its own
     # The one warm-up: load the dialogue engine's models now, not on the first citizen's message
     # (BHAROSA_WARM=0 skips it, e.g. for a quick `app.py check`).
-    if os.environ.get("BHAROSA_WARM") != "0":
+    if s.warm:
         try:
             engine.warm()
         except Exception:  # noqa: BLE001 - a cold engine is slower, not broken
@@ -171,7 +171,7 @@ def init_database() -> None:
 
     from tickets.stations import sync_stations
 
-    db.init()
+    db.init(settings.get().database_url)
     cfg = Config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "alembic.ini"))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     command.upgrade(cfg, "head")
@@ -190,12 +190,13 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if argv[:1] == ["check"]:  # the zone and the environment, before anything starts
+            s = load_settings()
             get_zone()
-            check_environment()
-            trusted_proxies()
+            check_environment(s)
             print("configuration ok")
             return 0
         if argv[:1] == ["init"]:
+            load_settings()
             get_zone()
             init_database()
             return 0
@@ -207,7 +208,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"bharosa: {exc}", file=sys.stderr)
         return 2
-    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")))
+    s = settings.get()
+    app.run(host=s.host, port=s.port)
     return 0
 
 

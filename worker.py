@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -25,9 +24,14 @@ from models import WorkerState, db, utcnow
 from tasks import outbox
 from tasks.jobs import enqueue_rows
 from tasks.queue import QUEUE_NAMES, get_redis, queues
+from zone import settings
 
 log = logging.getLogger("bharosa.worker")
-NODE = os.environ.get("BHAROSA_NODE") or socket.gethostname()
+
+
+def node() -> str:
+    """This node's name (``BHAROSA_NODE``, default the host name), in every heartbeat."""
+    return settings.get().node
 
 
 def beat(name: str, **info) -> None:
@@ -83,7 +87,7 @@ def loop(stop: threading.Event, interval: float = 1.0) -> None:
     sweep_every = get_zone().sla.sweep_interval_seconds
 
     def sweep() -> None:
-        beat("sweeper", node=NODE, touched=sweep_pass())
+        beat("sweeper", node=node(), touched=sweep_pass())
 
     # Periodic chores: name -> (every how many seconds, what); each failure is logged, never fatal.
     chores = {"sweep": (sweep_every, sweep), "stale-call sweep": (60, calls_pass),
@@ -97,7 +101,7 @@ def loop(stop: threading.Event, interval: float = 1.0) -> None:
             # A full pass means more is waiting: relay again at once instead of after ``interval`` (with one
             # pass a second, the relay alone would cap the whole pipeline at RELAY_LIMIT rows a second).
             full = n >= outbox.RELAY_LIMIT
-            beat("relay", node=NODE, relayed=n)
+            beat("relay", node=node(), relayed=n)
         except Exception:
             log.warning("relay pass failed", exc_info=True)
         try:
@@ -120,14 +124,14 @@ def run_rq(burst: bool = False) -> None:
     from rq import SimpleWorker
 
     conn = get_redis()
-    name = f"worker-{NODE}-{os.getpid()}"
+    name = f"worker-{node()}-{os.getpid()}"
     w = SimpleWorker([queues(conn)[n] for n in QUEUE_NAMES], connection=conn, name=name)
-    beat(name, node=NODE, pid=os.getpid())
+    beat(name, node=node(), pid=os.getpid())
     stop = threading.Event()
 
     def beater():
         while not stop.wait(5):
-            beat(name, node=NODE, pid=os.getpid())
+            beat(name, node=node(), pid=os.getpid())
 
     t = threading.Thread(target=beater, daemon=True)
     t.start()
@@ -168,14 +172,17 @@ def main(argv: list[str]) -> int:
     g.add_argument("--burst", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import channels
     from zone import ConfigError, get_zone
 
     try:
+        channels.register_settings()  # each channel's own settings section, read with the rest
+        s = settings.load()
         get_zone()
     except ConfigError as exc:
         print(f"bharosa worker: {exc}", file=sys.stderr)
         return 2
-    db.init()
+    db.init(s.database_url)
     from bot import engine
     from channels import inbound
 

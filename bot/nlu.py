@@ -29,7 +29,7 @@ import yaml
 from bot import lexicon as lexmod
 from bot.textutil import clean, fold_devanagari, has_devanagari, romanize, tokens
 from bot.timeparse import parse_time
-from zone import get_zone, phones
+from zone import get_zone, phones, settings
 
 DATA = Path(__file__).resolve().parent / "data"
 log = logging.getLogger("bharosa.bot")
@@ -220,8 +220,7 @@ _CODE = (Path(__file__).resolve(), Path(__file__).resolve().parent / "textutil.p
 
 def cache_dir() -> Path:
     """Where fitted models are cached: ``BHAROSA_CACHE_DIR`` or ``<repo>/var/cache``."""
-    env = os.environ.get("BHAROSA_CACHE_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "var" / "cache"
+    return settings.get().cache_dir
 
 
 def _fingerprint(name: str, data: list[bytes]) -> str:

@@ -2,8 +2,8 @@
 
 A channel is a package ``channels/<name>/`` that exports ``NAME``, a blueprint ``bp`` (its webhook,
 verified), ``parse`` (the provider's request → :class:`channels.base.Incoming`) and, when it sends,
-``send(to, body, *, from_, callback, dlt_id, extra) -> (provider_id, status)``; optionally
-``check_settings()`` (its start-up problems, each naming its variable). It is one line here, its tests
+``send(to, body, *, from_, callback, dlt_id, extra) -> (provider_id, status)``; optionally a ``settings.py``
+registering its variables with :mod:`zone.settings` (see :func:`register_settings`). It is one line here, its tests
 and fixtures are ``tests/channels/<name>/`` (fixtures in ``fixtures/``), and no channel imports another.
 """
 
@@ -35,10 +35,8 @@ def send_for(name: str) -> Callable[..., tuple[str, str]] | None:
     return getattr(importlib.import_module(mod), "send", None) if mod else None
 
 
-def settings_problems() -> list[str]:
-    """Every channel's own start-up check (a module's ``check_settings()``), each problem naming its variable."""
-    out: list[str] = []
+def register_settings() -> None:
+    """Import every channel, so that each registers its own settings section (``channels/<name>/settings.py``,
+    through ``zone.settings.register``) before an entry point loads the settings."""
     for mod in CHANNELS.values():
-        check = getattr(importlib.import_module(mod), "check_settings", None)
-        out.extend(check() if check else [])
-    return out
+        importlib.import_module(mod)

@@ -29,7 +29,6 @@ unsubscribed, 63016 outside the window, a DLT mismatch...) is recorded on the Me
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import urlencode
 
 from sqlalchemy import select, update
@@ -42,7 +41,7 @@ from models import Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from tickets.actions import event
 from tickets.notify import sms_stopped
-from zone import get_zone
+from zone import get_zone, settings
 
 SMS_MAX = SMS_MAX_CHARS
 CODE_MASK = "••••••"  # a one-time code, once Twilio took it or refused it for good (channels.web.views writes the same)
@@ -70,7 +69,7 @@ def render(payload: dict) -> str:
 
 def status_callback_url(outbox_id: int, part: int = 0, parts: int = 1) -> str | None:
     """Where Twilio reports delivery of one part: the outbox id travels in the URL."""
-    base = os.environ.get("PUBLIC_BASE_URL")
+    base = settings.get().public_base_url
     if not base:
         return None
     q = {"outbox": outbox_id} if parts == 1 else {"outbox": outbox_id, "part": part, "parts": parts}
@@ -121,9 +120,8 @@ def from_addr(channel: str) -> str:
     if channel == "telegram":
         return "telegram:bot"
     if channel == "whatsapp":
-        f = os.environ.get("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886")
-        return f if f.startswith("whatsapp:") else f"whatsapp:{f}"
-    return os.environ.get("TWILIO_SMS_FROM", "+15005550006")
+        return settings.get().twilio_whatsapp_from  # always whatsapp:+<number>
+    return settings.get().twilio_sms_from
 
 
 def dlt_check(payload: dict, body: str) -> str | None:

@@ -2,7 +2,7 @@
 
 SMS goes through :class:`SmsSender` so a state's own SMS gateway can replace Twilio: set
 ``BHAROSA_SMS_SENDER=package.module:ClassName``; the class is built with no arguments (it reads
-its own settings from the environment) and must implement ``send_sms``. Every SMS carries its DLT
+its own settings) and must implement ``send_sms``. Every SMS carries its DLT
 template id (TRAI), which Indian gateways require and Twilio ignores. WhatsApp always goes through
 Twilio. Errors are :class:`channels.twilio.SendError`: ``retryable`` decides rq's Retry.
 """
@@ -10,10 +10,10 @@ Twilio. Errors are :class:`channels.twilio.SendError`: ``retryable`` decides rq'
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Protocol, runtime_checkable
 
 from channels import twilio as tw
+from zone import settings
 
 
 @runtime_checkable
@@ -55,9 +55,10 @@ def get_sms_sender() -> SmsSender:
         channels.twilio.SendError: (permanent) ``BHAROSA_SMS_SENDER`` names nothing importable, or
             production lacks Twilio credentials.
     """
-    spec = os.environ.get("BHAROSA_SMS_SENDER", "").strip()
+    s = settings.get()
+    spec = s.sms_sender
     if not spec:
-        key = "twilio:" + (os.environ.get("TWILIO_API_BASE_URL") or "") + (os.environ.get("TWILIO_ACCOUNT_SID") or "")
+        key = "twilio:" + s.twilio_api_base_url + (s.twilio_account_sid or "")
         if key not in _cache:
             _cache[key] = TwilioSmsSender()
         return _cache[key]

@@ -16,7 +16,6 @@ only callers on loopback (403 otherwise): it has no sign-in.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import xml.etree.ElementTree as ET
@@ -26,10 +25,10 @@ from flask import Blueprint, abort, current_app, jsonify, render_template_string
 from sqlalchemy import or_, select
 
 from channels import twilio as tw
+from zone import settings
 
 bp = Blueprint("simulator", __name__)
 HERE = Path(__file__).resolve().parent
-TO = {"whatsapp": "whatsapp:+14155238886", "sms": "+15005550006"}
 
 
 def build_form(channel: str, sender: str, text: str = "", *, lat: float | None = None, lon: float | None = None,
@@ -37,14 +36,14 @@ def build_form(channel: str, sender: str, text: str = "", *, lat: float | None =
                profile_name: str | None = None) -> dict[str, str]:
     """A Twilio-format inbound form for one message from ``sender`` (``+91...`` or a WhatsApp id)."""
     sid = sid or "SM" + secrets.token_hex(16)
-    to = os.environ.get("TWILIO_WHATSAPP_FROM" if channel == "whatsapp" else "TWILIO_SMS_FROM") or TO[channel]
+    s = settings.get()
+    to = s.twilio_whatsapp_from if channel == "whatsapp" else s.twilio_sms_from  # whatsapp:+<number> already
     frm = sender
     if channel == "whatsapp":
         frm = sender if sender.startswith("whatsapp:") else f"whatsapp:{sender}"
-        to = to if to.startswith("whatsapp:") else f"whatsapp:{to}"
     form = {"SmsMessageSid": sid, "NumMedia": str(len(media or [])), "SmsSid": sid, "SmsStatus": "received",
             "Body": text, "To": to, "NumSegments": "1", "MessageSid": sid,
-            "AccountSid": os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32, "From": frm,
+            "AccountSid": s.twilio_account_sid or "AC" + "0" * 32, "From": frm,
             "ApiVersion": "2010-04-01"}
     if channel == "whatsapp":
         wa = frm[len("whatsapp:"):]
@@ -79,7 +78,7 @@ def chat_main(argv: list[str]) -> int:
     ap.add_argument("--channel", choices=["whatsapp", "sms"], default="whatsapp")
     ap.add_argument("--from", dest="sender", default="+919839000001",
                     help="a phone number (+91...) or, on WhatsApp, an id without a number")
-    ap.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
+    ap.add_argument("--url", default=f"http://127.0.0.1:{settings.get().port}",
                     help="the running server (BHAROSA_ENV=dev make run)")
     args = ap.parse_args(argv)
     if not tw.is_dev():
@@ -87,7 +86,7 @@ def chat_main(argv: list[str]) -> int:
         return 2
     path = f"/twilio/{args.channel}"
     url = args.url.rstrip("/") + path
-    sign_url = (os.environ.get("PUBLIC_BASE_URL") or args.url).rstrip("/") + path
+    sign_url = (settings.get().public_base_url or args.url).rstrip("/") + path
     print(f"chatting as {args.sender} on {args.channel} with {url}  (/loc LAT LON, /media URL [TYPE], /quit)")
     for line in sys.stdin:
         line = line.rstrip("\n")
@@ -158,7 +157,7 @@ def send():
     form = build_form(channel, sender, str(data.get("text") or "")[:2000], **kw)
     path = f"/twilio/{channel}"
     base = request.host_url.rstrip("/")
-    sign_url = (os.environ.get("PUBLIC_BASE_URL") or base).rstrip("/") + path
+    sign_url = (settings.get().public_base_url or base).rstrip("/") + path
     sig = tw.sign(sign_url, form, tw.auth_token())
     resp = current_app.test_client().post(path, data=form, headers={"X-Twilio-Signature": sig}, base_url=base)
     body = resp.get_data(as_text=True)

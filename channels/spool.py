@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 from channels.base import Incoming
+from zone import settings
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def spool_dir() -> Path:
-    d = Path(os.environ.get("BHAROSA_SPOOL_DIR") or ROOT / "var" / "spool")
+    d = settings.get().spool_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 

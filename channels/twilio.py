@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
@@ -15,8 +14,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from zone import settings
+
 DEV_TOKEN = "bharosa-dev-token"  # noqa: S105 - the simulators' token, accepted in dev mode only
-DEFAULT_API_BASE = "https://api.twilio.com"
 
 # Twilio error codes that will never succeed on retry (unsubscribed, unreachable, bad number...).
 PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006, 30007, 63016, 63024}
@@ -24,7 +24,7 @@ PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006
 
 def is_dev() -> bool:
     """Development mode: simulators allowed, outbound recorded instead of sent."""
-    return os.environ.get("BHAROSA_ENV", "").lower() == "dev"
+    return settings.get().dev
 
 
 def records_only() -> bool:
@@ -57,19 +57,19 @@ def from_loopback(request: Request) -> bool:
 
 def auth_token() -> str | None:
     """The token webhooks are signed with; the dev token in dev mode when none is set."""
-    tok = os.environ.get("TWILIO_AUTH_TOKEN")
+    tok = settings.get().twilio_auth_token
     if tok:
         return tok
     return DEV_TOKEN if is_dev() else None
 
 
 def api_base_url() -> str:
-    return os.environ.get("TWILIO_API_BASE_URL", DEFAULT_API_BASE).rstrip("/")
+    return settings.get().twilio_api_base_url
 
 
 def public_url(request: Request) -> str:
     """The URL Twilio called: ``PUBLIC_BASE_URL`` + path, else what the (proxied) request says."""
-    base = os.environ.get("PUBLIC_BASE_URL")
+    base = settings.get().public_base_url
     full = request.full_path if request.query_string else request.path
     if base:
         return base.rstrip("/") + full
@@ -130,10 +130,12 @@ class TwilioSender:
     def __init__(self, account_sid: str, token: str, base_url: str | None = None) -> None:
         base = base_url or api_base_url()
         http = TwilioHttpClient(timeout=http_timeout(), proxy=_proxies_for(base))
-        # Proxies and the CA bundle are read from the environment once, here: requests would otherwise walk the
-        # whole environment twice on every message (a tenth of a worker's time).
+        # Proxies and the CA bundle are set here, once: requests would otherwise walk the whole environment twice
+        # on every message (a tenth of a worker's time).
         http.session.trust_env = False
-        http.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        s = settings.get()
+        ca = s.requests_ca_bundle or s.curl_ca_bundle
+        http.session.verify = str(ca) if ca else True
         self.client = Client(account_sid, token, http_client=http)
         self.client.api.base_url = base
 
@@ -169,18 +171,9 @@ class TwilioSender:
 
 
 def http_timeout() -> float:
-    """``TWILIO_HTTP_TIMEOUT`` in seconds (default 15); a bad value is logged, naming the key, and 15 used."""
-    raw = os.environ.get("TWILIO_HTTP_TIMEOUT", "").strip()
-    try:
-        value = float(raw) if raw else 15.0
-        if not 0 < value <= 300:
-            raise ValueError
-    except ValueError:
-        import logging
-
-        logging.getLogger(__name__).error("TWILIO_HTTP_TIMEOUT=%r is not a number of seconds (0-300); using 15", raw)
-        return 15.0
-    return value
+    """``TWILIO_HTTP_TIMEOUT`` in seconds (default 15; a bad value stops start-up, or in dev mode is warned about
+    and 15 used: :mod:`zone.settings`)."""
+    return settings.get().twilio_http_timeout
 
 
 def _proxies_for(url: str) -> dict[str, str]:
@@ -194,7 +187,8 @@ def _proxies_for(url: str) -> dict[str, str]:
 
 
 def credentials() -> tuple[str, str] | None:
-    sid, tok = os.environ.get("TWILIO_ACCOUNT_SID"), os.environ.get("TWILIO_AUTH_TOKEN")
+    s = settings.get()
+    sid, tok = s.twilio_account_sid, s.twilio_auth_token
     return (sid, tok) if sid and tok else None
 
 

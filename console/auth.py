@@ -42,7 +42,7 @@ from console.language import t
 from models import ConsoleSession, Officer, Posting, db, utcnow
 from models.tables import LoginThrottle
 from tickets.scope import Scope, active_postings, scope_of
-from zone import get_zone
+from zone import get_zone, settings
 
 bp = Blueprint("console_auth", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -394,7 +394,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "passwd":
         print("usage: python -m console.auth passwd USERNAME", file=sys.stderr)
         return 2
-    db.init()
+    db.init(settings.get().database_url)
     with db.session() as s:
         officer = s.scalar(select(Officer).where(Officer.username == argv[1]))
         if officer is None:

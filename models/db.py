@@ -17,11 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_url() -> str:
-    """``DATABASE_URL``, or a SQLite file under var/."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url.replace("postgres://", "postgresql+psycopg://", 1).replace(
-            "postgresql://", "postgresql+psycopg://", 1)
+    """A SQLite file under var/: the database when none is given (the entry points give ``DATABASE_URL``, read by
+    zone.settings, which models does not import)."""
     (ROOT / "var").mkdir(exist_ok=True)
     return f"sqlite:///{ROOT / 'var' / 'bharosa.db'}"
 

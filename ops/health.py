@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from channels import twilio as tw
 from models import Complaint, Outbox, WorkerState, db, utcnow
 from tasks.queue import get_redis, queues
+from zone import settings
 
 bp = Blueprint("health", __name__)
 STARTED = time.time()
@@ -70,7 +71,7 @@ def _loops() -> dict:
 
 def token_ok() -> bool:
     """True when the request carries ``Authorization: Bearer $BHAROSA_HEALTH_TOKEN`` (compared in constant time)."""
-    expected = os.environ.get(TOKEN_ENV, "")
+    expected = settings.get().health_token or ""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if not expected or scheme.lower() != "bearer":
         return False
@@ -114,7 +115,7 @@ def healthz():
             and all(isinstance(body[k], dict) and body[k]["state"] == "ok" for k in ("relay", "sweeper")))
     body = {"status": "ok" if well else "degraded", **body}
     if token_ok():
-        body["detail"] = {"host": socket.gethostname(), "node": os.environ.get("BHAROSA_NODE") or socket.gethostname(),
+        body["detail"] = {"host": socket.gethostname(), "node": settings.get().node,
                           "pid": os.getpid(), "versions": _versions(), "loops": loops}
     return jsonify(body)
 
@@ -134,7 +135,7 @@ def metrics():
     Without ``BHAROSA_HEALTH_TOKEN`` set, only loopback callers in dev mode; 401 otherwise, saying what to set.
     """
     if not token_ok():
-        if not os.environ.get(TOKEN_ENV):
+        if not settings.get().health_token:
             if tw.is_dev() and tw.from_loopback(request):
                 return _metrics()
             why = f"/metrics needs a bearer token: set {TOKEN_ENV} and scrape with Authorization: Bearer <it>"

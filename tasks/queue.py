@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 from redis import Redis
 from rq import Queue
+
+from zone import settings
 
 QUEUE_NAMES = ("default", "media")
 _REDIS: dict[tuple[str, float], Redis] = {}
 
 
 def redis_url() -> str:
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return settings.get().redis_url
 
 
 def get_redis(timeout: float = 2.0) -> Redis:

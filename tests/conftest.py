@@ -66,6 +66,34 @@ socket.socket.connect_ex = _guarded_connect_ex
 
 
 
+# -- the settings: read from the environment, as a start-up reads them -------------------------
+@pytest.fixture(autouse=True)
+def _settings_from_environment():
+    """Each test starts, and ends, with the settings of the environment as it is (zone.settings)."""
+    from zone import settings
+
+    settings.load()
+    yield
+    settings.load()
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """``settings_env(NAME="value", OTHER=None)``: set (None: unset) environment variables for this test and read
+    the settings again, as a start-up would; returns them (raises ``SettingsError`` as the start-up would)."""
+    from zone import settings
+
+    def set_env(**env):
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, str(value))
+        return settings.load()
+
+    return set_env
+
+
 # -- Redis: our own server on a free port unless REDIS_URL is given ----------------------------
 @pytest.fixture(scope="session")
 def redis_server():
@@ -251,10 +279,10 @@ def browser():
 
 
 @pytest.fixture
-def media_dir(tmp_path, monkeypatch):
+def media_dir(tmp_path, settings_env):
     """Media files of this test go to their own folder."""
     d = tmp_path / "media"
-    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(d))
+    settings_env(BHAROSA_MEDIA_DIR=d)
     return d
 
 

@@ -31,8 +31,8 @@ def _pid_in(text: str) -> bool:
 
 
 @pytest.fixture
-def token(monkeypatch):
-    monkeypatch.setenv("BHAROSA_HEALTH_TOKEN", HEALTH_TOKEN)
+def token(settings_env):
+    settings_env(BHAROSA_HEALTH_TOKEN=HEALTH_TOKEN)
     return HEALTH_TOKEN
 
 
@@ -40,8 +40,8 @@ def token(monkeypatch):
 def beating(db, redis_conn):
     """A worker that has reported in: the rq worker's, the relay's and the sweeper's heartbeats."""
     worker.run_rq(burst=True)
-    worker.beat("relay", node=worker.NODE, relayed=0)
-    worker.beat("sweeper", node=worker.NODE, touched=0)
+    worker.beat("relay", node=worker.node(), relayed=0)
+    worker.beat("sweeper", node=worker.node(), touched=0)
 
 
 def _bearer(tok: str) -> dict:
@@ -57,7 +57,7 @@ def test_healthz_is_public_and_names_no_host_pid_or_version(client, beating, tok
     assert body["worker"]["state"] == "ok" and body["worker"]["alive"] >= 1
     assert body["relay"]["state"] == "ok" and body["sweeper"]["state"] == "ok"
     assert HOST not in text, text
-    assert worker.NODE not in text, text
+    assert worker.node() not in text, text
     assert not _pid_in(text), text
     assert "version" not in text and "python" not in text.lower()
 
@@ -79,12 +79,12 @@ def test_healthz_with_the_token_names_hosts_pids_and_versions(client, beating, t
     detail = body["detail"]
     assert detail["host"] == HOST and detail["pid"] == os.getpid()
     assert detail["versions"]["bharosa"] and detail["versions"]["python"]
-    loop = detail["loops"][f"worker-{worker.NODE}-{PID}"]
-    assert loop["node"] == worker.NODE and loop["pid"] == os.getpid()
+    loop = detail["loops"][f"worker-{worker.node()}-{PID}"]
+    assert loop["node"] == worker.node() and loop["pid"] == os.getpid()
 
 
-def test_healthz_without_a_token_configured_never_shows_details(client, beating, monkeypatch):
-    monkeypatch.delenv("BHAROSA_HEALTH_TOKEN", raising=False)
+def test_healthz_without_a_token_configured_never_shows_details(client, beating, settings_env):
+    settings_env(BHAROSA_HEALTH_TOKEN=None)
     for auth in ({}, _bearer(""), _bearer("anything")):
         text = client.get("/healthz", headers=auth).get_data(as_text=True)
         assert HOST not in text and not _pid_in(text)
@@ -111,8 +111,8 @@ def test_healthz_is_degraded_when_the_worker_or_the_sweeper_is_late(client, db, 
     assert body["status"] == "degraded" and body["worker"]["state"] == "stale" and body["worker"]["alive"] == 0
 
 
-def test_healthz_is_degraded_and_readyz_503_when_redis_is_down(client, beating, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+def test_healthz_is_degraded_and_readyz_503_when_redis_is_down(client, beating, settings_env):
+    settings_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     h = client.get("/healthz")
     assert h.status_code == 200
     assert h.get_json()["status"] == "degraded" and h.get_json()["redis"].startswith("down")
@@ -154,12 +154,11 @@ def test_metrics_needs_the_token(client, beating, token):
     m = client.get("/metrics", headers=_bearer(token), environ_base=OUTSIDE)
     assert m.status_code == 200 and m.mimetype == "text/plain"
     assert "bharosa_database_up 1" in m.text and "bharosa_redis_up 1" in m.text
-    assert f'loop="worker-{worker.NODE}-{PID}"' in m.text
+    assert f'loop="worker-{worker.node()}-{PID}"' in m.text
 
 
-def test_metrics_without_a_token_configured_is_refused_in_production(client, beating, monkeypatch):
-    monkeypatch.delenv("BHAROSA_HEALTH_TOKEN", raising=False)
-    monkeypatch.delenv("BHAROSA_ENV", raising=False)
+def test_metrics_without_a_token_configured_is_refused_in_production(client, beating, settings_env):
+    settings_env(BHAROSA_HEALTH_TOKEN=None, BHAROSA_ENV=None)
     for env in ({}, OUTSIDE):  # loopback included: production has no open door
         r = client.get("/metrics", environ_base=env)
         assert r.status_code == 401
@@ -167,9 +166,8 @@ def test_metrics_without_a_token_configured_is_refused_in_production(client, bea
         assert HOST not in r.get_data(as_text=True)
 
 
-def test_metrics_without_a_token_configured_is_open_on_loopback_in_dev_mode_only(client, beating, monkeypatch):
-    monkeypatch.delenv("BHAROSA_HEALTH_TOKEN", raising=False)
-    monkeypatch.setenv("BHAROSA_ENV", "dev")
+def test_metrics_without_a_token_configured_is_open_on_loopback_in_dev_mode_only(client, beating, settings_env):
+    settings_env(BHAROSA_HEALTH_TOKEN=None, BHAROSA_ENV="dev")
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
     r = client.get("/metrics", environ_base=OUTSIDE)

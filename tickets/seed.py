@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Officer, Posting, Station, db, utcnow
-from zone import get_zone
+from zone import get_zone, settings
 
 
 def token_hash(token: str) -> str:
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     from tickets.stations import sync_stations
 
-    db.init()
+    db.init(settings.get().database_url)
     with db.session() as s:
         sync_stations(s)
         counts = seed(s)

@@ -41,6 +41,7 @@ from voice.errors import (
     FetchFailed,
     MediaRejected,
 )
+from zone import settings
 
 CDN_SUFFIXES = (".twiliocdn.com",)
 MAX_REDIRECTS = 5
@@ -80,9 +81,7 @@ _EXT = {
 
 def media_dir() -> Path:
     """Where every file a citizen or officer sent is kept: ``BHAROSA_MEDIA_DIR``, default ``var/media``."""
-    from zone import ROOT
-
-    return Path(os.environ.get("BHAROSA_MEDIA_DIR") or ROOT / "var" / "media")
+    return settings.get().media_dir
 
 
 # Files no channel accepts, named only when a caller keeps any file (an officer's evidence in the console):

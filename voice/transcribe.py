@@ -6,7 +6,7 @@
   on a CUDA machine :meth:`OpenAIWhisperTranscriber.transcribe_many` batches many voice notes'
   30-second windows through ``whisper.decode``, which is where a GPU's speed is.
 
-Environment:
+Settings (:mod:`zone.settings`):
     BHAROSA_WHISPER_BACKEND: ``faster-whisper`` (default) or ``openai-whisper``.
     BHAROSA_WHISPER_THREADS: CPU threads for inference (default 2).
     BHAROSA_WHISPER_BEAM: beam size (default 5).
@@ -27,8 +27,9 @@ from typing import Protocol
 import numpy as np
 
 from voice.audio import SAMPLE_RATE, Source, decode
+from zone import settings
 
-BACKENDS = ("faster-whisper", "openai-whisper")
+BACKENDS = settings.WHISPER_BACKENDS
 DEFAULT_BACKEND = "faster-whisper"
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 
@@ -111,13 +112,7 @@ def language_weights() -> dict[str, float]:
     with the "base" model, p(hi)/p(en) was <= 0.004 for English speech and >= 0.025 for Hindi speech, so
     a weight of 100 on Hindi separates them (see docs/voice.md); real voices separate far more easily.
     """
-    raw = os.environ.get("BHAROSA_LANGUAGE_WEIGHTS", "hi=100")
-    out: dict[str, float] = {}
-    for part in raw.split(","):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k.strip()] = float(v)
-    return out
+    return dict(settings.get().language_weights)
 
 
 def pick_language(probs: dict[str, float], allowed: Sequence[str],
@@ -199,7 +194,7 @@ def suppress_for(language: str | None, tokens: list[int]) -> list[int]:
 
     ``BHAROSA_WHISPER_SCRIPT_MASK=0`` turns the Hindi part off.
     """
-    if language == "hi" and os.environ.get("BHAROSA_WHISPER_SCRIPT_MASK", "1") != "0":
+    if language == "hi" and settings.get().whisper_script_mask:
         return [-1, *tokens]
     return [-1]
 
@@ -208,11 +203,6 @@ def _as_samples(audio: np.ndarray | Source) -> np.ndarray:
     if isinstance(audio, np.ndarray):
         return audio.astype(np.float32, copy=False).reshape(-1)
     return decode(audio).samples
-
-
-def _env_int(name: str, default: int) -> int:
-    v = os.environ.get(name)
-    return int(v) if v else default
 
 
 def collapsed(text: str, duration: float) -> bool:
@@ -282,12 +272,13 @@ class FasterWhisperTranscriber:
 
         from voice.model import resolve_model
 
-        self.device = device or os.environ.get("BHAROSA_WHISPER_DEVICE", "cpu")
+        s = settings.get()
+        self.device = device or s.whisper_device or "cpu"
         if self.device == "auto":
             self.device = "cpu"
         self.compute_type = compute_type or ("int8" if self.device == "cpu" else "float16")
-        self.cpu_threads = cpu_threads or _env_int("BHAROSA_WHISPER_THREADS", 2)
-        self.beam_size = beam_size or _env_int("BHAROSA_WHISPER_BEAM", 5)
+        self.cpu_threads = cpu_threads or s.whisper_threads
+        self.beam_size = beam_size or s.whisper_beam
         self.languages = tuple(languages or configured_languages())
         self.without_timestamps = without_timestamps
         self.vad_filter = vad_filter
@@ -385,14 +376,15 @@ class OpenAIWhisperTranscriber:
 
         from voice.model import configured_model, ensure_openai_checkpoint
 
-        dev = device or os.environ.get("BHAROSA_WHISPER_DEVICE", "auto")
+        s = settings.get()
+        dev = device or s.whisper_device or "auto"
         if dev == "auto":
             dev = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = dev
-        self.cpu_threads = cpu_threads or _env_int("BHAROSA_WHISPER_THREADS", 2)
+        self.cpu_threads = cpu_threads or s.whisper_threads
         if dev == "cpu":
             torch.set_num_threads(self.cpu_threads)
-        self.beam_size = beam_size or _env_int("BHAROSA_WHISPER_BEAM", 5)
+        self.beam_size = beam_size or s.whisper_beam
         self.languages = tuple(languages or configured_languages())
         self.without_timestamps = without_timestamps
         self.vad_filter = vad_filter
@@ -577,7 +569,7 @@ def get_transcriber(backend: str | None = None) -> Transcriber:
         ValueError: unknown backend.
         voice.model.ModelError: the model cannot be prepared.
     """
-    backend = backend or os.environ.get("BHAROSA_WHISPER_BACKEND") or DEFAULT_BACKEND
+    backend = backend or settings.get().whisper_backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown transcription backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     inst = _instances.get(backend)
@@ -611,7 +603,7 @@ def zone_prompt(language: str | None) -> str | None:
     ("पुर नगर नगर नगर") while a romanised one steered it to romanised Hindi, which it writes far more
     legibly than Devanagari and which the NLU reads (it is trained on Hinglish).
     """
-    if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0":
+    if not settings.get().whisper_prompt:
         return None
     return _prompt_lead(language) + ", " + ", ".join(_prompt_names(language)) + "."
 
@@ -623,7 +615,7 @@ def strip_prompt_echo(text: str, language: str | None) -> str:
     A citizen names one district, perhaps two; "Jalaun, Jhansi, Lalitpur." or "Police complaint, Kanpur Nagar"
     is the prompt coming back.
     """
-    if os.environ.get("BHAROSA_WHISPER_PROMPT", "1") == "0" or not text:
+    if not settings.get().whisper_prompt or not text:
         return text
     names = _prompt_names(language)
     sep = r"[\s,.;।]*"

@@ -404,7 +404,9 @@ def load_zone(path: str | os.PathLike | None = None) -> Zone:
     Raises:
         ConfigError: with one line naming the bad key, value or station row.
     """
-    p = Path(path or os.environ.get("BHAROSA_CONFIG") or ROOT / "config.yaml")
+    from zone import settings  # it imports this module
+
+    p = Path(path or settings.get().config)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
     try:

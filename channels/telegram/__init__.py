@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from channels.base import Incoming
 from channels.inbound import SORRY, insert_inbound, process
 from channels.telegram import api
-from channels.telegram.settings import problems, settings
+from channels.telegram.settings import settings
 from channels.telegram.texts import t
 from models import Citizen, Conversation, db, utcnow
 from models.conversations import add_contact, citizen_by_address, find_citizen
@@ -46,7 +46,6 @@ HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 256 * 1024
 bp = Blueprint("telegram", __name__)
 log = logging.getLogger(__name__)
-check_settings = problems  # the registry's start-up check (channels.settings_problems)
 
 
 class Ignored(ValueError):

@@ -1,18 +1,24 @@
-"""Telegram's settings, read from the environment where they are used (tests change them per test).
+"""Telegram's settings: its section of the one settings object (:mod:`zone.settings`), registered on import.
 
 ``TELEGRAM_BOT_TOKEN``: the bot's token from @BotFather (secret: never logged, never stored).
 ``TELEGRAM_WEBHOOK_SECRET``: the ``secret_token`` given to ``setWebhook``; Telegram sends it back in the
 ``X-Telegram-Bot-Api-Secret-Token`` header of every update. Without it the webhook refuses everything.
 ``TELEGRAM_API_BASE_URL``: the Bot API (default ``https://api.telegram.org``; tests point it at a recorder).
 ``TELEGRAM_HTTP_TIMEOUT``: seconds for one Bot API call (default 15).
+
+``zone.settings.load()`` parses and checks them with every other setting (a bad one stops start-up in
+production, naming it); :func:`settings` is what was loaded.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
+from zone import settings as zone_settings
+from zone.settings import Var, seconds, url
+
+SECTION = "telegram"
 DEFAULT_API = "https://api.telegram.org"
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what setWebhook accepts as secret_token
 _TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
@@ -29,36 +35,45 @@ class TelegramSettings:
         return f"TelegramSettings(api_base_url={self.api_base_url!r}, token={'set' if self.bot_token else 'unset'})"
 
 
+def _token(raw: str) -> str:
+    if not _TOKEN.match(raw):
+        raise ValueError("not a bot token (<digits>:<letters>)")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if not _SECRET.match(raw):
+        raise ValueError("may hold only A-Z a-z 0-9 _ - (1-256 characters)")
+    return raw
+
+
+FIELDS = (
+    Var("TELEGRAM_BOT_TOKEN", _token, "", "the bot's token from @BotFather (never logged, never stored)",
+        secret=True, attr="bot_token"),
+    Var("TELEGRAM_WEBHOOK_SECRET", _secret, "", "the secret_token given to setWebhook (unset: the webhook "
+        "refuses every update)", secret=True, attr="webhook_secret"),
+    Var("TELEGRAM_API_BASE_URL", url("https", "http", loopback_http=True), DEFAULT_API,
+        "the Bot API (tests point it at a local recorder)", attr="api_base_url"),
+    Var("TELEGRAM_HTTP_TIMEOUT", seconds(300), 15.0, "seconds for one Bot API call", attr="http_timeout"),
+)
+
+
+def problems(s: TelegramSettings, is_set) -> list[str]:
+    """What is wrong between the variables, each naming its variable (nothing when Telegram is not configured).
+
+    ``is_set(name)``: whether the environment sets the variable (a bad token is set, though its value is not kept).
+    """
+    token, secret = is_set("TELEGRAM_BOT_TOKEN"), is_set("TELEGRAM_WEBHOOK_SECRET")
+    if secret and not token:
+        return ["TELEGRAM_BOT_TOKEN: not set, but TELEGRAM_WEBHOOK_SECRET is"]
+    if token and not secret:
+        return ["TELEGRAM_WEBHOOK_SECRET: not set: the webhook would refuse every update"]
+    return []
+
+
+zone_settings.register(SECTION, FIELDS, build=TelegramSettings, check=problems)
+
+
 def settings() -> TelegramSettings:
-    try:
-        timeout = float(os.environ.get("TELEGRAM_HTTP_TIMEOUT") or 15)
-    except ValueError:
-        timeout = 15.0
-    return TelegramSettings(bot_token=os.environ.get("TELEGRAM_BOT_TOKEN", "").strip(),
-                            webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip(),
-                            api_base_url=(os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API).rstrip("/"),
-                            http_timeout=timeout if 0 < timeout <= 300 else 15.0)
-
-
-def problems() -> list[str]:
-    """What is wrong with the settings, each naming its variable (none when Telegram is not configured)."""
-    s, out = settings(), []
-    if not s.bot_token and not s.webhook_secret:
-        return out
-    if not s.bot_token:
-        out.append("TELEGRAM_BOT_TOKEN is not set but TELEGRAM_WEBHOOK_SECRET is")
-    elif not _TOKEN.match(s.bot_token):
-        out.append("TELEGRAM_BOT_TOKEN is not a bot token (<digits>:<letters>)")
-    if not s.webhook_secret:
-        out.append("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would refuse every update")
-    elif not _SECRET.match(s.webhook_secret):
-        out.append("TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (1-256 characters)")
-    if not s.api_base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        out.append("TELEGRAM_API_BASE_URL must be https (or a loopback recorder)")
-    if "TELEGRAM_HTTP_TIMEOUT" in os.environ:
-        try:
-            if not 0 < float(os.environ["TELEGRAM_HTTP_TIMEOUT"]) <= 300:
-                raise ValueError
-        except ValueError:
-            out.append("TELEGRAM_HTTP_TIMEOUT is not a number of seconds (0-300)")
-    return out
+    """Telegram's settings, as the process loaded them."""
+    return zone_settings.get().section(SECTION)

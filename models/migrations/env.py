@@ -1,13 +1,14 @@
-"""Alembic environment: migrates the database named by DATABASE_URL (or alembic's sqlalchemy.url)."""
+"""Alembic environment: migrates the database named by alembic's sqlalchemy.url, else DATABASE_URL (zone.settings)."""
 
 from alembic import context
 
 from models import Base
 from models.db import Database
+from zone import settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
-database = Database().init(url or None)
+database = Database().init(url or settings.get().database_url)
 
 
 def run_migrations() -> None:

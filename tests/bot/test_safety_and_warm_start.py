@@ -100,8 +100,8 @@ def test_fast_inference_matches_scikit_learn():
     assert np.allclose(got, model.predict_proba(texts), atol=1e-9)
 
 
-def test_cache_builds_once_reloads_and_survives_corruption(tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("BHAROSA_CACHE_DIR", str(tmp_path))
+def test_cache_builds_once_reloads_and_survives_corruption(tmp_path, settings_env, caplog):
+    settings_env(BHAROSA_CACHE_DIR=tmp_path)
     built = []
 
     def build():

@@ -43,9 +43,9 @@ def fake_engine(monkeypatch):
 
 
 @pytest.fixture
-def spool_dir(tmp_path, monkeypatch):
+def spool_dir(tmp_path, settings_env):
     d = tmp_path / "spool"
-    monkeypatch.setenv("BHAROSA_SPOOL_DIR", str(d))
+    settings_env(BHAROSA_SPOOL_DIR=d)
     return d
 
 

@@ -180,8 +180,8 @@ def test_sms_not_matching_its_template_is_never_sent(db, app, recorder, drain, m
 
 # -- the sender interface ------------------------------------------------------------------------
 
-def test_state_gateway_replaces_twilio_for_sms(db, app, recorder, drain, monkeypatch):
-    monkeypatch.setenv("BHAROSA_SMS_SENDER", "tests.channels.state_gateway:StateGateway")
+def test_state_gateway_replaces_twilio_for_sms(db, app, recorder, drain, settings_env):
+    settings_env(BHAROSA_SMS_SENDER="tests.channels.state_gateway:StateGateway")
     from tests.channels.state_gateway import StateGateway
 
     StateGateway.sent.clear()
@@ -194,8 +194,8 @@ def test_state_gateway_replaces_twilio_for_sms(db, app, recorder, drain, monkeyp
         assert s.scalar(select(Message.sid)) == "GW000001"
 
 
-def test_bad_gateway_setting_fails_the_row_clearly(db, app, recorder, drain, monkeypatch):
-    monkeypatch.setenv("BHAROSA_SMS_SENDER", "no.such.module:Gateway")
+def test_bad_gateway_setting_fails_the_row_clearly(db, app, recorder, drain, settings_env):
+    settings_env(BHAROSA_SMS_SENDER="no.such.module:Gateway")
     oid = _add(db, "gw:2", {"to_phone": PHONE, "to_wa": None, "text": "hi", "template": None})
     drain()
     with db.session() as s:
@@ -304,12 +304,18 @@ def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorde
 
 
 @pytest.mark.parametrize("raw,expected", [("", 15.0), ("4.5", 4.5), ("abc", 15.0), ("-1", 15.0), ("1e9", 15.0)])
-def test_twilio_http_timeout_from_environment(monkeypatch, caplog, raw, expected):
+def test_twilio_http_timeout_from_environment(settings_env, caplog, raw, expected):
+    """A good value is used; a bad one stops a production start naming it, and in dev mode is warned about, 15 used."""
     from channels.twilio import TwilioSender, http_timeout
+    from zone.settings import SettingsError
 
-    monkeypatch.setenv("TWILIO_HTTP_TIMEOUT", raw)
+    bad = raw not in ("", "4.5")
+    if bad:
+        with pytest.raises(SettingsError, match="TWILIO_HTTP_TIMEOUT"):
+            settings_env(TWILIO_HTTP_TIMEOUT=raw)
+    settings_env(TWILIO_HTTP_TIMEOUT=raw, BHAROSA_ENV="dev" if bad else None)
     assert http_timeout() == expected
-    assert ("TWILIO_HTTP_TIMEOUT" in caplog.text) == (raw not in ("", "4.5"))
+    assert ("TWILIO_HTTP_TIMEOUT" in caplog.text) == bad
     assert TwilioSender("AC" + "0" * 32, "tok", "http://127.0.0.1:9").client.http_client.timeout == expected
 
 

@@ -153,8 +153,8 @@ def test_flood_is_stored_and_answered_politely_never_429(db, app, twilio, fake_e
 
 
 def test_flood_limit_without_redis_does_not_fail_the_webhook(db, app, twilio, fake_engine, fixture_form,
-                                                            low_limit, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+                                                            low_limit, settings_env):
+    settings_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     t0 = time.monotonic()
     for i in range(6):
         sid = f"SM{i:032d}"
@@ -164,13 +164,13 @@ def test_flood_limit_without_redis_does_not_fail_the_webhook(db, app, twilio, fa
     flood._down_until = 0.0
 
 
-def test_the_flood_limit_uses_the_one_redis_client_factory(monkeypatch):
+def test_the_flood_limit_uses_the_one_redis_client_factory(settings_env):
     """tasks.queue.get_redis builds every Redis client: the flood limit's is the factory's 0.2 s one, cached per
     URL and timeout beside the 2 s client of the queues."""
     from tasks import queue
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # building a client connects nowhere
-    monkeypatch.setenv("REDIS_URL", url)
+    settings_env(REDIS_URL=url)
     try:
         c = flood._redis()
         assert c is flood._redis() is queue.get_redis(flood.TIMEOUT_S) and c is not queue.get_redis()

@@ -19,8 +19,8 @@ OUTSIDE = [{"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "10.0.0.5"}, {"REMOTE
 
 
 @pytest.fixture
-def dev(monkeypatch):
-    monkeypatch.setenv("BHAROSA_ENV", "dev")
+def dev(settings_env):
+    settings_env(BHAROSA_ENV="dev")
 
 
 def _send_rows(db):
@@ -48,16 +48,16 @@ def test_dev_mode_with_real_credentials_sends_nothing_and_records_the_messages(d
         assert set(s.scalars(select(Outbox.status))) == {"done"}
 
 
-def test_the_same_rows_outside_dev_mode_do_reach_twilio(db, app, recorder, drain, monkeypatch):
+def test_the_same_rows_outside_dev_mode_do_reach_twilio(db, app, recorder, drain, settings_env):
     """The control for the test above: the recorder does receive what production sends."""
-    monkeypatch.delenv("BHAROSA_ENV", raising=False)
+    settings_env(BHAROSA_ENV=None)
     _send_rows(db)
     drain()
     assert len(recorder.to(PHONE)) == 2
 
 
-def test_dev_mode_sends_nothing_through_a_state_gateway_either(db, app, recorder, drain, dev, monkeypatch):
-    monkeypatch.setenv("BHAROSA_SMS_SENDER", "tests.channels.state_gateway:StateGateway")
+def test_dev_mode_sends_nothing_through_a_state_gateway_either(db, app, recorder, drain, dev, settings_env):
+    settings_env(BHAROSA_SMS_SENDER="tests.channels.state_gateway:StateGateway")
     from tests.channels.state_gateway import StateGateway
 
     StateGateway.sent.clear()

@@ -37,7 +37,8 @@ def db_url_for_child(db) -> str:
 
 def child(db, code: str, **env) -> subprocess.Popen:
     e = dict(os.environ, DATABASE_URL=db_url_for_child(db), PYTHONPATH=str(ROOT), **env)
-    prog = "from models import db; db.init()\n" + textwrap.dedent(code)
+    start = "from models import db; from zone import settings; db.init(settings.get().database_url)\n"
+    prog = start + textwrap.dedent(code)
     return subprocess.Popen([sys.executable, "-c", prog], env=e, cwd=ROOT)
 
 
@@ -261,7 +262,7 @@ def test_worker_killed_mid_route_job_routes_once(db, app, recorder):
 
 
 @pytest.fixture
-def own_redis(monkeypatch):
+def own_redis(settings_env):
     """A Redis of our own that the test can restart empty."""
     from tasks import queue
 
@@ -271,7 +272,7 @@ def own_redis(monkeypatch):
     def start():
         return start_redis(port).proc
 
-    monkeypatch.setenv("REDIS_URL", url)
+    settings_env(REDIS_URL=url)
     queue.forget(url)
     state = {"proc": start()}
 

@@ -25,11 +25,10 @@ def test_wrong_hash_names_packages_and_both_hashes(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
-def test_configured_model_overrides(monkeypatch, tmp_path):
-    monkeypatch.setenv("BHAROSA_WHISPER_MODEL", str(tmp_path))
+def test_configured_model_overrides(settings_env, tmp_path):
+    settings_env(BHAROSA_WHISPER_MODEL=tmp_path)
     assert model.resolve_model() == str(tmp_path)
-    monkeypatch.setenv("BHAROSA_WHISPER_MODEL", "small")
+    settings_env(BHAROSA_WHISPER_MODEL="small")
     assert model.resolve_model() == "small"
-    monkeypatch.delenv("BHAROSA_WHISPER_MODEL")
-    monkeypatch.setenv("BHAROSA_MODEL_DIR", str(tmp_path / "cache"))
+    settings_env(BHAROSA_WHISPER_MODEL=None, BHAROSA_MODEL_DIR=tmp_path / "cache")
     assert model.default_model_dir() == tmp_path / "cache"

@@ -92,7 +92,7 @@ def whisper():
 
 
 @pytest.fixture
-def media_dir(tmp_path, monkeypatch):
+def media_dir(tmp_path, settings_env):
     """Attachments stored under the test's own folder."""
-    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(tmp_path / "media"))
+    settings_env(BHAROSA_MEDIA_DIR=tmp_path / "media")
     return tmp_path / "media"

@@ -8,9 +8,9 @@ from tests.web.helpers import ffmpeg_bytes, png_bytes
 
 
 @pytest.fixture(autouse=True)
-def media_dir(tmp_path, monkeypatch):
+def media_dir(tmp_path, settings_env):
     d = tmp_path / "media"
-    monkeypatch.setenv("BHAROSA_MEDIA_DIR", str(d))
+    settings_env(BHAROSA_MEDIA_DIR=d)
     return d
 
 

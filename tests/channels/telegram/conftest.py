@@ -23,11 +23,9 @@ def bot_api():
 
 
 @pytest.fixture
-def tg_env(bot_api, monkeypatch):
+def tg_env(bot_api, settings_env):
     bot_api.clear()
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("TELEGRAM_API_BASE_URL", bot_api.url)
+    settings_env(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_API_BASE_URL=bot_api.url)
     return bot_api
 
 

@@ -77,21 +77,11 @@ def test_send_errors_are_typed_blocked_is_recorded_and_429_retried(db, telegram,
         assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "failed")) == 1
 
 
-def test_the_bot_token_never_reaches_a_log_line(db, telegram, tg_env, fake_engine, drain, caplog, monkeypatch):
+def test_the_bot_token_never_reaches_a_log_line(db, telegram, tg_env, fake_engine, drain, caplog, settings_env):
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9")  # nothing listens: a network error
+    settings_env(TELEGRAM_API_BASE_URL="http://127.0.0.1:9")  # nothing listens: a network error
     telegram.say("hello")
     drain(max_rounds=2)
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
     with db.session() as s:
         assert all(TOKEN.split(":")[1] not in (o.last_error or "") for o in s.scalars(select(Outbox)))
-
-
-def test_settings_problems_name_their_variable(monkeypatch):
-    from channels import settings_problems
-
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "nonsense")
-    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET", raising=False)
-    got = settings_problems()
-    assert any(p.startswith("TELEGRAM_BOT_TOKEN") for p in got)
-    assert any(p.startswith("TELEGRAM_WEBHOOK_SECRET") for p in got)
