@@ -103,7 +103,7 @@ def test_retry_after_a_failed_part_sends_only_the_rest(db, app, recorder):
         row = s.get(Outbox, oid)
         assert row.status == "enqueued" and "20503" in row.last_error
     assert len(recorder.to(PHONE)) == 1
-    assert run_outbox(oid) == "done"
+    assert run_outbox(oid) == {"done": 1}
     got = recorder.to(PHONE)
     assert len(got) == 2 and " ".join(m["Body"] for m in got) == text
     with db.session() as s:  # Twilio said no, so nothing was in doubt: not a resend_unknown
@@ -111,7 +111,7 @@ def test_retry_after_a_failed_part_sends_only_the_rest(db, app, recorder):
 
 
 def test_retryable_error_uses_rq_retry(db, app, recorder, redis_conn):
-    from tasks.jobs import RETRY, enqueue_row
+    from tasks.jobs import RETRY, enqueue_rows
     from tasks.queue import queues
 
     oid = _add(db, "r:1", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
@@ -121,23 +121,23 @@ def test_retryable_error_uses_rq_retry(db, app, recorder, redis_conn):
     assert exc.value.retryable and exc.value.code == 20500
     with db.session() as s:
         row = s.get(Outbox, oid)
-        enqueue_row(queues(redis_conn), row)
+        enqueue_rows(queues(redis_conn), [row])
     job = queues(redis_conn)["default"].jobs[0]
     assert job.retries_left == RETRY.max and job.retry_intervals == RETRY.intervals
-    assert run_outbox(oid) == "done" and len(recorder.to(PHONE)) == 1
+    assert run_outbox(oid) == {"done": 1} and len(recorder.to(PHONE)) == 1
 
 
 @pytest.mark.parametrize("code,status", [(21610, 400), (21211, 400), (63016, 400)])
 def test_permanent_error_is_recorded_not_retried(db, app, recorder, code, status):
     recorder.fail_to[PHONE] = (status, code)
     oid = _add(db, f"p:{code}", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
-    assert run_outbox(oid) == "done"  # handled: recorded as failed, not raised
+    assert run_outbox(oid) == {"failed": 1}  # handled: recorded as failed, not raised
     with db.session() as s:
         row = s.get(Outbox, oid)
         assert row.status == "failed" and str(code) in row.last_error
         m = s.scalar(select(Message).where(Message.outbox_id == oid))
         assert m.status == "failed" and m.error_code == str(code)
-    assert run_outbox(oid) == "failed"
+    assert run_outbox(oid) == {"failed": 1}
     assert len([r for r in recorder.requests if r.get("code") == code]) == 1
 
 
@@ -268,19 +268,19 @@ def test_lost_answer_window_closed_by_callback(db, app, recorder, twilio):
         s.get(Outbox, oid).status = "sending"  # crashed after Twilio accepted, before the answer was stored
     form = {"MessageSid": "SM" + "f" * 32, "MessageStatus": "sent", "AccountSid": "AC" + "0" * 30 + "01"}
     assert twilio.post(f"/twilio/status?outbox={oid}", form).status_code == 204
-    assert run_outbox(oid) == "done"
+    assert run_outbox(oid) == {"done": 1}
     assert recorder.to(PHONE) == []
     oid2 = _add(db, "win:2", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
     with db.session() as s:
         s.get(Outbox, oid2).status = "sending"  # ... and no callback came: sent again, and counted
-    assert run_outbox(oid2) == "done" and len(recorder.to(PHONE)) == 1
+    assert run_outbox(oid2) == {"done": 1} and len(recorder.to(PHONE)) == 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "resend_unknown")) == 1
 
 
 def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorder, redis_conn, drain):
     """Send rows go to rq in chunks (one job runs many); a retryable failure leaves only that row for a retry."""
-    from tasks.jobs import enqueue_rows, run_outbox_each
+    from tasks.jobs import enqueue_rows
     from tasks.queue import queues
 
     ids = [_add(db, f"chunk:{i}", {"to_phone": f"+91983901234{i}", "to_wa": None, "text": f"hello {i}",
@@ -291,11 +291,11 @@ def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorde
     assert len(jobs) == 1 and jobs[0].args == (ids,)
 
     recorder.fail_to["+919839012341"] = (503, 20503)
-    assert run_outbox_each(ids) == {"done": 2, "retry": 1}
+    assert run_outbox(ids) == {"done": 2, "retry": 1}
     with db.session() as s:
         assert [s.get(Outbox, i).status for i in ids] == ["done", "enqueued", "done"]
     del recorder.fail_to["+919839012341"]
-    assert run_outbox_each(ids) == {"done": 3}  # the two sent are not sent again
+    assert run_outbox(ids) == {"done": 3}  # the two sent are not sent again
     for i in range(3):
         assert [m["Body"] for m in recorder.to(f"+91983901234{i}")] == [f"hello {i}"]
     with db.session() as s:
@@ -337,7 +337,7 @@ def test_status_callback_before_the_send_is_recorded_is_not_lost(db, app, record
         return sid, status
 
     monkeypatch.setattr(outbound, "_send_part", send_then_callback)
-    assert run_outbox(oid) == "done"
+    assert run_outbox(oid) == {"done": 1}
     [sent] = recorder.to(PHONE)
     with db.session() as s:
         rows = s.scalars(select(Message).where(Message.direction == "out")).all()

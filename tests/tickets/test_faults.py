@@ -139,12 +139,12 @@ def test_sweeper_killed_half_way_loses_nothing_and_repeats_nothing(db):
 # -- the worker and the send window ------------------------------------------------------------------
 def relay(now=None) -> int:
     from models import db
-    from tasks.jobs import enqueue_row
+    from tasks.jobs import enqueue_rows
     from tasks.queue import queues
 
     qs = queues()
     with db.session() as s:
-        return outbox.relay_once(s, lambda row: enqueue_row(qs, row), now=now)
+        return outbox.relay_once(s, lambda row: enqueue_rows(qs, [row]), now=now)
 
 
 def work_burst() -> None:
@@ -243,11 +243,11 @@ def test_worker_killed_mid_route_job_routes_once(db, app, recorder):
     code = f"""
         import os, signal
         from tickets import router
-        real = router.route_complaint
-        def route_then_die(s, c):
-            real(s, c); s.flush()
+        real = router.route_many
+        def route_then_die(s, ids):
+            real(s, ids); s.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # before the job's commit
-        router.route_complaint = route_then_die
+        router.route_many = route_then_die
         from tasks.jobs import run_outbox
         run_outbox({oid})
     """

@@ -174,7 +174,7 @@ def test_batch_job_falls_back_to_one_by_one_when_the_batch_path_fails(db, monkey
         raise RuntimeError("boom")
 
     monkeypatch.setattr(router, "route_rows", broken)
-    assert jobs.run_outbox_batch(oids) == {"done": 4, "failed": 0, "retry": 0}
+    assert jobs.run_outbox(oids) == {"done": 4}
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "routed")) == 4
         assert s.scalar(select(func.count()).select_from(Complaint).where(Complaint.station_id.is_(None))) == 0
@@ -186,7 +186,7 @@ def test_batch_job_falls_back_to_one_by_one_when_the_batch_path_fails(db, monkey
 def test_two_workers_on_the_same_batch_route_each_ticket_once(db):
     if db.backend == "sqlite":
         pytest.skip("SQLite serialises writers; the race needs PostgreSQL's row locks")
-    from tasks.jobs import run_outbox_batch
+    from tasks.jobs import run_outbox
 
     ids = [register(db, dict(district="kanpur_nagar", category="theft_mobile"), f"+9198393{i:05d}")
            for i in range(40)]
@@ -197,7 +197,7 @@ def test_two_workers_on_the_same_batch_route_each_ticket_once(db):
 
     def go(part):
         barrier.wait()
-        results.append(run_outbox_batch(part))
+        results.append(run_outbox(part))
 
     # overlapping batches (a redelivered job beside a new one), in different orders
     ts = [threading.Thread(target=go, args=(oids,)), threading.Thread(target=go, args=(oids[::-1][:30],))]
