@@ -21,8 +21,7 @@ class Incoming:
     channel: str
     from_addr: str
     to_addr: str = ""
-    phone: str | None = None
-    wa_id: str | None = None
+    phone: str | None = None  # the sender's number, when the channel knows it (for SMS alerts)
     profile_name: str | None = None
     body: str = ""
     kind: str = "text"  # text, location, media, button, transcript
@@ -34,12 +33,31 @@ class Incoming:
     raw: dict = field(default_factory=dict)
     confidence: float | None = None  # kind 'transcript': the transcriber's confidence 0..1
     language: str | None = None  # kind 'transcript': the spoken language (hi, en)
-    # The sender's address (``scheme:path``, e.g. ``telegram:<chat id>``) for a channel whose citizens are
-    # known by neither phone nor WhatsApp id: the citizen is found by it in the contact table.
+    # The sender's address (``scheme:path``: ``tel:+91…``, ``whatsapp:<id>``, ``telegram:<chat id>``), as the
+    # contact table writes it: the citizen is found by it.
     address: str | None = None
     # The engine's name for this kind of conversation when it differs from ``channel`` (Telegram: "whatsapp",
     # a chat whose citizen may have no phone number, asked once for one).
     engine_channel: str | None = None
+
+    @property
+    def chat(self) -> str | None:
+        """The address of the chat this came from, answered there (None for an SMS: a number, not a chat)."""
+        return reply_chat(self.address)
+
+
+def reply_chat(address: str | None) -> str | None:
+    """``address`` when it is a chat (``whatsapp:…``, ``telegram:…``), None for a phone number (``tel:…``)."""
+    return address if address and not address.startswith("tel:") else None
+
+
+def address_of(channel: str, from_addr: str | None) -> str | None:
+    """A stored message's sender as an address: chats store theirs (``whatsapp:…``), SMS a bare number."""
+    if not from_addr:
+        return None
+    if from_addr.startswith("+"):
+        return f"tel:{from_addr}"
+    return from_addr if ":" in from_addr else None
 
 
 

@@ -115,9 +115,7 @@ def store_inbound(session: Session, msg: Incoming) -> Message | None:
 
 def sender_key(msg: Incoming) -> str:
     """Who a message is from, for the flood limit (the phone when known, so SMS and WhatsApp count together)."""
-    if msg.phone:
-        return msg.phone
-    return msg.address if msg.address and not msg.wa_id else f"wa:{msg.wa_id or msg.from_addr}"
+    return msg.phone or msg.address or msg.from_addr
 
 
 def _link_dialogue(session: Session, cit: Citizen, c: Complaint, now: datetime) -> None:
@@ -150,9 +148,11 @@ def _link_dialogue(session: Session, cit: Citizen, c: Complaint, now: datetime) 
         return
     session.execute(update(Message).where(Message.id.in_(ids)).values(complaint_id=c.id)
                     .execution_options(synchronize_session=False))
-    addrs = {a for a in (cit.phone, cit.wa_id) if a} | {f"whatsapp:{a}" for a in (cit.phone, cit.wa_id) if a}
-    addrs |= {f"{sch}:{p}" for sch, p in session.execute(
-        select(Contact.scheme, Contact.path).where(Contact.citizen_id == cit.id, Contact.scheme.notin_(("tel",))))}
+    # where our replies went: an SMS to the bare number, a chat to its address
+    addrs = {p if sch == "tel" else f"{sch}:{p}" for sch, p in session.execute(
+        select(Contact.scheme, Contact.path).where(Contact.citizen_id == cit.id))}
+    if cit.phone:
+        addrs |= {cit.phone, f"whatsapp:{cit.phone}"}
     session.execute(update(Message).where(
         Message.direction == "out", Message.complaint_id.is_(None), Message.kind == "text",
         Message.to_addr.in_(addrs), Message.created_at >= start, Message.created_at <= now)
@@ -165,7 +165,7 @@ def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime
     if d.extra.get("alert_phone") and not cit.phone:
         cit.sms_ok = True
     c = register_complaint(session, d, channel=msg.channel, citizen=cit, phone=alert_phone,
-                           wa_id=cit.wa_id if msg.channel == "whatsapp" else msg.address, now=now)
+                           chat_address=msg.chat, now=now)
     _link_dialogue(session, cit, c, now)  # the same transaction: the ticket never exists without its turns
     replies = list(turn.replies)
     if any("{ref}" in r.text for r in replies):
@@ -203,7 +203,7 @@ def process(session: Session, msg: Incoming, render=lambda r: r.as_text(), *, li
     msg.body = clean_text(msg.body)
     now = msg.at or utcnow()
     opened = conversations.open_turn(
-        session, sid=msg.sid, channel=msg.channel, now=now, phone=msg.phone, wa_id=msg.wa_id, address=msg.address,
+        session, sid=msg.sid, channel=msg.channel, now=now, phone=msg.phone, address=msg.address,
         profile_name=msg.profile_name, window_at=now if msg.channel == "whatsapp" else None)
     if opened.duplicate:
         return previous_reply(session, msg.sid)

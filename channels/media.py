@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels import twilio as tw
+from channels.followup import answer
 from models import Attachment, Citizen, Message, Outbox
 from tasks import outbox as ob
 from voice.media import media_dir
@@ -40,10 +41,7 @@ def _reject(session: Session, att: Attachment, reason: str, detail: str) -> None
     cit = session.get(Citizen, msg.citizen_id) if msg.citizen_id else None
     lang = cit.language if cit is not None and cit.language in ("hi", "en") else "hi"
     text = REJECTED.get(reason, REJECTED["default"])[lang]
-    wa = msg.from_addr[len("whatsapp:"):] if msg.channel == "whatsapp" and msg.from_addr else None
-    payload = {"to_phone": None if wa else (cit.phone if cit else None), "to_wa": wa, "text": text,
-               "template": None, "lang": lang, "audience": "citizen", "complaint_id": msg.complaint_id}
-    ob.add(session, f"media_rejected:{att.id}", "send", payload)
+    answer(session, f"media_rejected:{att.id}", msg, cit, text, lang)
 
 
 def process_media(session: Session, row: Outbox) -> None:

@@ -29,8 +29,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from channels import twilio as tw
-from channels.base import Incoming
-from channels.followup import queue_followup
+from channels.base import Incoming, address_of
+from channels.followup import answer, queue_followup
 from models import Attachment, Citizen, Complaint, Message, Outbox, utcnow
 from tasks import outbox as ob
 from voice.errors import FetchFailed, MediaRejected
@@ -63,12 +63,8 @@ def _lang(cit: Citizen | None, default: str = "hi") -> str:
 
 
 def _tell(session: Session, key: str, msg: Message, cit: Citizen | None, text: str) -> None:
-    """Queue a free-form message back to whoever sent ``msg`` (WhatsApp id or phone), once per ``key``."""
-    wa = msg.from_addr[len("whatsapp:"):] if msg.channel == "whatsapp" and msg.from_addr else None
-    payload = {"to_phone": None if wa else (cit.phone if cit else None), "to_wa": wa, "text": text,
-               "template": None, "lang": _lang(cit), "audience": "citizen", "complaint_id": msg.complaint_id}
-    if payload["to_phone"] or payload["to_wa"]:
-        ob.add(session, key, "send", payload)
+    """Queue a free-form message back to whoever sent ``msg`` (its chat, or the citizen's phone), once per ``key``."""
+    answer(session, key, msg, cit, text, _lang(cit))
 
 
 def _transcriber():
@@ -150,10 +146,11 @@ def feed_transcript(session: Session, msg: Message, cit: Citizen | None, att: At
     from channels.inbound import process
     from zone import get_zone
 
-    wa = msg.from_addr[len("whatsapp:"):] if msg.channel == "whatsapp" and msg.from_addr else None
-    phone = cit.phone if cit is not None else (phones.sender(wa) if wa and wa.startswith("+") else None)
+    address = address_of(msg.channel, msg.from_addr)
+    path = address.partition(":")[2] if address else ""
+    phone = cit.phone if cit is not None else (phones.sender(path) if path.startswith("+") else None)
     incoming = Incoming(sid=f"{msg.sid}:transcript"[:64], channel=msg.channel, from_addr=msg.from_addr or "",
-                        to_addr=msg.to_addr or "", phone=phone, wa_id=wa, body=text, kind="transcript",
+                        to_addr=msg.to_addr or "", phone=phone, address=address, body=text, kind="transcript",
                         at=_aware(msg.created_at), confidence=confidence, language=language,
                         raw={"transcript_of": msg.sid, "attachment_id": att.id})
     texts = process(session, incoming, limit=False)  # the voice note itself was counted by the flood limit
@@ -232,10 +229,10 @@ def _video(session: Session, att: Attachment, *, sign: bool) -> None:
 def _tell_video(session: Session, att: Attachment, c: Complaint | None, msg: Message | None) -> None:
     if c is not None:
         lang = c.language if c.language in ("hi", "en") else "hi"
-        payload = {"to_phone": c.phone, "to_wa": c.wa_id if not c.phone else None, "audience": "citizen",
+        payload = {"to_phone": c.phone, "to_chat": c.chat_address if not c.phone else None, "audience": "citizen",
                    "text": TEXTS["bad_video"][lang].format(ref=c.ref), "template": None, "lang": lang,
                    "complaint_id": c.id}
-        if payload["to_phone"] or payload["to_wa"]:
+        if payload["to_phone"] or payload["to_chat"]:
             ob.add(session, f"video_rejected:{att.id}", "send", payload)
     elif msg is not None:
         cit = session.get(Citizen, msg.citizen_id) if msg.citizen_id else None

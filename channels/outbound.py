@@ -1,7 +1,7 @@
 """Outbound delivery of one outbox 'send' row: at most once per part, but for one stated window.
 
-Route: a Telegram chat (``to_wa`` = ``telegram:<chat id>``) always by ``sendMessage``;
-WhatsApp free-form while the citizen's 24-hour window is open; else SMS when there is a
+Route (:func:`pick_route`): the chat the citizen wrote from (``to_chat``: ``telegram:<chat id>`` always by
+``sendMessage``; ``whatsapp:…`` free-form while the citizen's 24-hour window is open); else SMS when there is a
 number; else an approved WhatsApp template (ContentSid + variables from config); else free-form
 WhatsApp as a last try (Twilio answers 63016 outside the window, and the status callback then
 falls back to SMS or the template, see :mod:`channels.status`).
@@ -28,16 +28,19 @@ unsubscribed, 63016 outside the window, a DLT mismatch...) is recorded on the Me
 
 from __future__ import annotations
 
+import importlib
 import json
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from channels import send_for
+from channels import CHANNELS, send_for
 from channels import twilio as tw
 from channels.segments import SMS_MAX_CHARS, split_for
-from models import Complaint, Message, Outbox, utcnow
+from models import Citizen, Complaint, Message, Outbox, utcnow
+from models.tables import Contact
 from tasks import outbox as ob
 from tickets.actions import event
 from tickets.notify import sms_stopped
@@ -76,41 +79,54 @@ def status_callback_url(outbox_id: int, part: int = 0, parts: int = 1) -> str | 
     return f"{base.rstrip('/')}/twilio/status?{urlencode(q)}"
 
 
-def whatsapp_window_open(session: Session, payload: dict) -> bool:
-    """True when a free-form WhatsApp message may be sent (citizen wrote within 24 h)."""
-    from models import Citizen
+def reply_window(scheme: str) -> timedelta | None:
+    """How long after the citizen last wrote a free-form message may go into a chat of this channel (the
+    channel's ``REPLY_WINDOW``: WhatsApp's 24 hours); None: no limit (Telegram)."""
+    mod = CHANNELS.get(scheme)
+    return getattr(importlib.import_module(mod), "REPLY_WINDOW", None) if mod else None
 
-    wa = payload.get("to_wa")
-    if not wa:
-        return False
-    cit = session.scalar(select(Citizen).where(Citizen.wa_id == wa))
-    if cit is None or cit.last_whatsapp_at is None:
-        return False
-    return (utcnow() - cit.last_whatsapp_at).total_seconds() < 24 * 3600
+
+def chat_window_open(session: Session, chat: str) -> bool:
+    """True when a free-form message may go into ``chat`` (``scheme:path``) now."""
+    scheme, _, path = chat.partition(":")
+    window = reply_window(scheme)
+    if window is None:
+        return True
+    last = session.scalar(select(Citizen.last_whatsapp_at).join(Contact, Contact.citizen_id == Citizen.id)
+                          .where(Contact.scheme == scheme, Contact.path == path))
+    return last is not None and utcnow() - last < window
 
 
 def pick_route(session: Session, payload: dict) -> tuple[str, str, dict]:
-    """Choose (channel, to, extra) for a payload: WhatsApp in the window, a WA template, else SMS."""
+    """Choose (channel, to, extra) for a payload.
+
+    ``to_chat`` (the chat the citizen wrote from) while the channel lets us write there (always in
+    Telegram, within 24 hours of their last message on WhatsApp); else SMS to ``to_phone``; else the
+    channel's approved template (WhatsApp, ContentSid + variables from config); else free-form into the
+    chat as a last try (Twilio answers 63016 outside the window, and the status callback then falls back).
+    """
     extra: dict = {}
-    if (payload.get("to_wa") or "").startswith("telegram:"):  # a Telegram chat: no window, no template
+    chat = payload.get("to_chat")
+    scheme = chat.partition(":")[0] if chat else ""
+    if chat and reply_window(scheme) is None:  # no window, no template (Telegram)
         if payload.get("reply_markup"):
             extra["reply_markup"] = payload["reply_markup"]
-        return "telegram", payload["to_wa"], extra
-    if payload.get("to_wa") and not payload.get("no_freeform") and whatsapp_window_open(session, payload):
-        return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
+        return scheme, chat, extra
+    if chat and not payload.get("no_freeform") and chat_window_open(session, chat):
+        return scheme, chat, extra
     # a citizen's STOP holds for everything sent to them; an officer's duty SMS are not theirs to stop
     stopped = (bool(payload.get("to_phone")) and payload.get("audience") != "officer"
                and sms_stopped(session, payload["to_phone"]))
     if payload.get("to_phone") and not stopped:
         return "sms", payload["to_phone"], extra
-    wt = get_zone().whatsapp_templates.get(payload.get("template") or "")
-    if payload.get("to_wa") and wt and wt.content_sid:
+    wt = get_zone().whatsapp_templates.get(payload.get("template") or "") if scheme == "whatsapp" else None
+    if wt and wt.content_sid:
         vals = payload.get("values", {})
         extra = {"content_sid": wt.content_sid,
                  "content_variables": json.dumps({str(i): vals.get(v, "") for i, v in enumerate(wt.variables, 1)})}
-        return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
-    if payload.get("to_wa") and not payload.get("no_freeform"):  # nothing else: try free-form, Twilio says if not
-        return "whatsapp", f"whatsapp:{payload['to_wa']}", extra
+        return scheme, chat, extra
+    if chat and not payload.get("no_freeform"):  # nothing else: try free-form, the provider says if not
+        return scheme, chat, extra
     if stopped:  # recorded like Twilio's own refusal to a number that sent STOP
         raise tw.SendError("the citizen sent STOP: no SMS until START", 21610, False)
     raise tw.SendError("no address to send to", None, False)

@@ -95,7 +95,7 @@ def identity(s: Session, c: Complaint, viewer: Viewer) -> dict:
     """Name and phone as this viewer may see them: masked where :func:`tickets.scope.access` says so."""
     if access(s, viewer.scope, c).masked:
         return {"name": MASK, "phone": MASK, "masked": True}
-    return {"name": c.complainant_name or "", "phone": c.phone or c.wa_id or "", "masked": False}
+    return {"name": c.complainant_name or "", "phone": c.phone or c.chat_address or "", "masked": False}
 
 
 def time_left(c: Complaint, now) -> tuple[str, str]:

@@ -260,7 +260,7 @@ def _open_pg(session: Session, *, sid: str, channel: str, now: datetime, phone: 
 
 
 def open_turn(session: Session, *, sid: str, channel: str, now: datetime, phone: str | None = None,
-              wa_id: str | None = None, address: str | None = None, profile_name: str | None = None,
+              address: str | None = None, profile_name: str | None = None,
               window_at: datetime | None = None) -> OpenTurn:
     """Find or create the sender's citizen and conversation, lock the conversation, check the sid.
 
@@ -271,11 +271,19 @@ def open_turn(session: Session, *, sid: str, channel: str, now: datetime, phone:
         sid: the provider's message id (unique).
         channel: the channel name, stored on a new conversation.
         now: the message's time.
-        phone, wa_id, address: who wrote: a phone number, a WhatsApp id, or another contact address
-            (``telegram:<chat id>``).
+        phone: the sender's number, when known.
+        address: who wrote (``tel:+91…``, ``whatsapp:<id>``, ``telegram:<chat id>``). A ``tel:`` or ``whatsapp:``
+            address is kept on the citizen row too (its phone and WhatsApp id, unique: how the one-statement
+            road finds the citizen); any other is found through the contact table.
         profile_name: the sender's name as the provider gives it, kept on a new citizen.
         window_at: the citizen wrote on a channel with a reply window at this time (WhatsApp).
     """
+    scheme, _, path = (address or "").partition(":")
+    wa_id = path if scheme == "whatsapp" and path else None
+    if scheme == "tel" and path:
+        phone = phone or path
+    if scheme in ("tel", "whatsapp"):
+        address = None  # the phone and WhatsApp id columns (and their contacts) stand for it
     if _fast(session) and (phone or wa_id) and address is None:
         opened = _open_pg(session, sid=sid, channel=channel, now=now, phone=phone, wa_id=wa_id,
                           profile_name=profile_name, window_at=window_at)

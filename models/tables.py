@@ -143,7 +143,8 @@ class Complaint(Base):
     channel: Mapped[str] = mapped_column(String(16))
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizen.id"), index=True)
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
-    wa_id: Mapped[str | None] = mapped_column(String(64))
+    # the address its chat is answered at (``whatsapp:…``, ``telegram:…``); None for SMS, calls and the web
+    chat_address: Mapped[str | None] = mapped_column(String(80))
     language: Mapped[str] = mapped_column(String(5), default="hi")
     complainant_name: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -84,3 +84,84 @@ def test_0003_gives_every_citizen_its_addresses_and_loses_none(tmp_path):
                    (3, "whatsapp:+919839000003")]
     r = _run([alembic, "downgrade", "0002"], url)
     assert r.returncode == 0, r.stderr
+
+
+def _pg_url_or_skip():
+    import pytest
+
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL not reachable (TEST_DATABASE_URL unset)")
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+def _0004_on(url):
+    """Tickets and unsent alerts of an old database keep their chat: complaint.wa_id → chat_address,
+    payload to_wa → to_chat (WhatsApp ids get their scheme, Telegram ones had it); sent rows stay as they were."""
+    import json
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    alembic = str(Path(sys.executable).parent / "alembic")
+    r = _run([alembic, "upgrade", "0003"], url)
+    assert r.returncode == 0, r.stderr
+    eng = sa.create_engine(url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    md = sa.MetaData()
+    complaint, outbox = (sa.Table(n, md, autoload_with=eng) for n in ("complaint", "outbox"))
+
+    def filled(table, **given):  # every NOT NULL column of the old table gets a plain value
+        plain = {sa.Integer: 0, sa.Boolean: False, sa.DateTime: when, sa.String: "x", sa.Text: "x"}
+        for col in table.columns:
+            if col.name not in given and not col.nullable and not col.primary_key:
+                given[col.name] = next((v for t, v in plain.items() if isinstance(col.type, t)), when)
+        return given
+
+    with eng.begin() as c:
+        for cid, ref, channel, phone, wa_id in ((1, "KNP-AAAAAA", "whatsapp", None, "IN.77"),
+                                                (2, "KNP-BBBBBB", "telegram", None, "telegram:42"),
+                                                (3, "KNP-CCCCCC", "sms", "+919839000001", None)):
+            c.execute(complaint.insert().values(**filled(complaint, id=cid, ref=ref, channel=channel, phone=phone,
+                                                         wa_id=wa_id)))
+        for oid, status, to_wa in ((1, "pending", "IN.77"), (2, "enqueued", "telegram:42"), (3, "done", "IN.77")):
+            c.execute(outbox.insert().values(**filled(outbox, id=oid, key=f"k{oid}", kind="send", status=status,
+                                                      payload={"to_phone": None, "to_wa": to_wa, "text": "hello"})))
+    r = _run([alembic, "upgrade", "head"], url)
+    assert r.returncode == 0, r.stderr
+    with eng.connect() as c:
+        chats = dict(c.exec_driver_sql("SELECT id, chat_address FROM complaint").fetchall())
+        assert chats == {1: "whatsapp:IN.77", 2: "telegram:42", 3: None}
+        rows = {oid: (json.loads(p) if isinstance(p, str) else p)
+                for oid, p in c.exec_driver_sql("SELECT id, payload FROM outbox").fetchall()}
+    assert rows[1] == {"to_phone": None, "to_chat": "whatsapp:IN.77", "text": "hello"}
+    assert rows[2]["to_chat"] == "telegram:42" and "to_wa" not in rows[2]
+    assert rows[3]["to_wa"] == "IN.77"  # a sent row is history: left as it was
+    r = _run([alembic, "downgrade", "0003"], url)
+    assert r.returncode == 0, r.stderr
+    with eng.connect() as c:
+        assert dict(c.exec_driver_sql("SELECT id, wa_id FROM complaint").fetchall()) == {
+            1: "IN.77", 2: "telegram:42", 3: None}
+    eng.dispose()
+
+
+def test_0004_keeps_each_tickets_chat_and_unsent_alerts_on_sqlite(tmp_path):
+    _0004_on(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+def test_0004_keeps_each_tickets_chat_and_unsent_alerts_on_postgresql():
+    import sqlalchemy as sa
+
+    url = _pg_url_or_skip()
+    schema = "mig0004"
+    admin = sa.create_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        sep = "&" if "?" in url else "?"
+        _0004_on(f"{url}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()

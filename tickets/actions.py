@@ -52,7 +52,7 @@ def sla_deadline(start: datetime, emergency: bool = False) -> datetime:
 
 
 def register_complaint(session: Session, draft: ComplaintDraft, *, channel: str, citizen: Citizen | None = None,
-                       phone: str | None = None, wa_id: str | None = None, now: datetime | None = None,
+                       phone: str | None = None, chat_address: str | None = None, now: datetime | None = None,
                        actor: str = "citizen") -> Complaint:
     """Register a finished complaint: the ticket, its Event and its routing work, in one transaction.
 
@@ -62,7 +62,7 @@ def register_complaint(session: Session, draft: ComplaintDraft, *, channel: str,
         channel: sms, whatsapp, voice, web, walkin, post, open311.
         citizen: the complainant's Citizen row, if known.
         phone: the number SMS alerts go to (E.164), if known.
-        wa_id: the WhatsApp id, if the complaint came by WhatsApp.
+        chat_address: the chat it came from (``whatsapp:…``, ``telegram:…``), answered there while it may be.
         now: the registration time (the clock starts here).
         actor: who registered it, for the Event.
 
@@ -77,7 +77,7 @@ def register_complaint(session: Session, draft: ComplaintDraft, *, channel: str,
     confidential = bool(draft.confidential or (cat and cat.confidential))
     due = sla_deadline(now, draft.emergency)
     fields = dict(
-        channel=channel, citizen_id=citizen.id if citizen else None, phone=phone, wa_id=wa_id,
+        channel=channel, citizen_id=citizen.id if citizen else None, phone=phone, chat_address=chat_address,
         language=draft.language if draft.language in z.languages else z.default_language,
         complainant_name=draft.complainant_name, description=draft.description or "",
         category=category, district=district, place=draft.place, lat=draft.lat, lon=draft.lon,
@@ -169,7 +169,7 @@ def _alert_duty_officer(session: Session, c: Complaint, actor: str, now: datetim
     phone = z.zone.duty_officer_phone
     d = z.district_by_key.get(c.district)
     sent = notify_officer(session, c, "emergency_alert", phone, lang="hi",
-                          district=messages.name(d, "hi") if d else c.district, phone=c.phone or c.wa_id or "-")
+                          district=messages.name(d, "hi") if d else c.district, phone=c.phone or c.chat_address or "-")
     event(session, c, "emergency_alert" if sent else "no_phone", actor, at=now,
           **({"to": "duty_officer"} if sent else {"for": "emergency_alert"}))
 

@@ -139,7 +139,8 @@ class Postings:
 
 # -- the sweep -----------------------------------------------------------------------------------------
 _COLS = (Complaint.id, Complaint.ref, Complaint.station_id, Complaint.district, Complaint.language, Complaint.phone,
-         Complaint.wa_id, Complaint.emergency, Complaint.sla_started_at, Complaint.due_at, Complaint.reminders_sent,
+         Complaint.chat_address, Complaint.emergency, Complaint.sla_started_at, Complaint.due_at,
+         Complaint.reminders_sent,
          Complaint.escalation_level, Complaint.sla_base_level, Complaint.next_check_at, Complaint.reopen_count,
          # what the dashboard's aggregates read (tickets.stats.contribution)
          Complaint.channel, Complaint.registered_at, Complaint.status, Complaint.disposed_at, Complaint.outcome,
@@ -219,7 +220,7 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
     for r, chain, rem_new, lvl_new, _nx in plans:
         if r.id not in stepped_ids:  # another sweeper or an action got there first
             continue
-        (cid, ref, st_id, district, lang, phone, wa_id, emergency, _start, due, rem_old, lvl_old, base, _nx_old,
+        (cid, ref, st_id, district, lang, phone, chat, emergency, _start, due, rem_old, lvl_old, base, _nx_old,
          reopens) = r[:15]
         st = stations.get(st_id) if st_id else None
         st_name = (messages.name(st, lang)) if st else "-"
@@ -251,7 +252,7 @@ def sweep_batch(session: Session, now: datetime, limit: int = BATCH, postings: P
                                          "posting": h.posting_id if h else None}))
         if lvl_new > lvl_old:
             # The citizen hears once per sweep, of the highest level reached.
-            row = citizen_row(cid, ref, phone, wa_id, lang, "escalated", f"L{lvl_new}N{reopens}",
+            row = citizen_row(cid, ref, phone, chat, lang, "escalated", f"L{lvl_new}N{reopens}",
                               rank=rank_name(chain[lvl_new], lang), station=st_name)
             if row:
                 sends.append((row[0], "send", row[1]))

@@ -40,14 +40,17 @@ def rank_name(rank: str, lang: str) -> str:
     return messages.name(r, lang)
 
 
-def citizen_row(complaint_id: int, ref: str, phone: str | None, wa_id: str | None, lang: str, template: str, /,
+def citizen_row(complaint_id: int, ref: str, phone: str | None, chat: str | None, lang: str, template: str, /,
                 key_suffix: str = "", **values: Any) -> tuple[str, dict] | None:
-    """(outbox key, payload) of an alert to a complainant, or None when there is no way to reach them."""
-    if not phone and not wa_id:
+    """(outbox key, payload) of an alert to a complainant, or None when there is no way to reach them.
+
+    ``phone``: their number for SMS; ``chat``: the address of the chat they wrote from (``whatsapp:…``,
+    ``telegram:…``). The sender picks the way (:func:`channels.outbound.pick_route`)."""
+    if not phone and not chat:
         return None
     values.setdefault("ref", ref)
     payload = {
-        "to_phone": phone, "to_wa": wa_id, "template": template, "lang": lang,
+        "to_phone": phone, "to_chat": chat, "template": template, "lang": lang,
         "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint_id, "audience": "citizen",
     }
     return f"send:{template}:{complaint_id}:{key_suffix}", payload
@@ -59,7 +62,7 @@ def officer_row(complaint_id: int, ref: str, to: str | None, template: str, /, k
     if not to:
         return None
     values.setdefault("ref", ref)
-    payload = {"to_phone": to, "to_wa": None, "template": template, "lang": lang, "audience": "officer",
+    payload = {"to_phone": to, "to_chat": None, "template": template, "lang": lang, "audience": "officer",
                "values": {k: str(v) for k, v in values.items()}, "complaint_id": complaint_id}
     return f"send:{template}:{complaint_id}:{to}:{key_suffix}"[:120], payload
 
@@ -71,8 +74,8 @@ def notify_citizen(session: Session, complaint: Complaint, template: str, /, key
     The outbox key makes each alert unique per ticket (plus ``key_suffix`` for repeatable ones), so
     writing it twice sends it once.
     """
-    row = citizen_row(complaint.id, complaint.ref, complaint.phone, complaint.wa_id, complaint.language, template,
-                      key_suffix=key_suffix, **values)
+    row = citizen_row(complaint.id, complaint.ref, complaint.phone, complaint.chat_address, complaint.language,
+                      template, key_suffix=key_suffix, **values)
     if row is not None:
         outbox.add(session, row[0], "send", row[1])
 

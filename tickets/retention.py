@@ -11,10 +11,11 @@ import logging
 import os
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import Attachment, Citizen, Complaint, Conversation, Event, Feedback, Message, Note, db, utcnow
+from models.tables import Contact
 from zone import get_zone
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def erase_complaint(session: Session, c: Complaint, now: datetime) -> None:
     """Mask one closed ticket's personal data in place (the ticket, its numbers and timeline stay)."""
     c.complainant_name = None
     c.description = ERASED
-    c.phone = c.wa_id = None
+    c.phone = c.chat_address = None
     c.place = c.incident_text = None
     c.lat = c.lon = None
     c.erased_at = now
@@ -108,11 +109,15 @@ def _erase_idle_citizens(session: Session, cutoff: datetime) -> int:
     """Mask citizens with no ticket left unerased and no message since the cutoff."""
     live = select(Complaint.citizen_id).where(Complaint.erased_at.is_(None), Complaint.citizen_id.is_not(None))
     recent = select(Message.citizen_id).where(Message.created_at >= cutoff, Message.citizen_id.is_not(None))
-    q = (select(Citizen).where(Citizen.name.is_not(None) | Citizen.phone.is_not(None) | Citizen.wa_id.is_not(None),
+    has_contact = select(Contact.id).where(Contact.citizen_id == Citizen.id).exists()
+    q = (select(Citizen).where(Citizen.name.is_not(None) | Citizen.phone.is_not(None) | Citizen.wa_id.is_not(None)
+                               | has_contact,
                                Citizen.created_at < cutoff, Citizen.id.not_in(live), Citizen.id.not_in(recent))
          .limit(1000))
-    n = 0
+    ids = []
     for cit in session.scalars(q):
         cit.name = cit.phone = cit.wa_id = None
-        n += 1
-    return n
+        ids.append(cit.id)
+    if ids:  # their addresses (tel:, whatsapp:, telegram:) are personal data too
+        session.execute(delete(Contact).where(Contact.citizen_id.in_(ids)))
+    return len(ids)

@@ -213,7 +213,7 @@ def _start_above_the_sho(session: Session, complaint_id: int, now: datetime) -> 
 # What a ticket's routing and its aggregate contribution need, read in one statement per batch.
 _BATCH_COLS = (Complaint.id, Complaint.ref, Complaint.station_id, Complaint.merged_into_id, Complaint.district,
                Complaint.lat, Complaint.lon, Complaint.requested_station, Complaint.place, Complaint.category,
-               Complaint.language, Complaint.phone, Complaint.wa_id, Complaint.due_at, Complaint.status,
+               Complaint.language, Complaint.phone, Complaint.chat_address, Complaint.due_at, Complaint.status,
                Complaint.channel, Complaint.registered_at, Complaint.disposed_at, Complaint.outcome,
                Complaint.escalation_level, Complaint.assigned_posting_id)
 NOTE_EVENTS = ("pin_outside_zone", "no_active_station", "named_unknown", "no_unit")
@@ -305,7 +305,7 @@ def route_many(session: Session, complaint_ids: list[int]) -> set[int]:
         events.append(dict(complaint_id=c.id, at=now, actor="system", kind="routed",
                            data={"station": st.code, "reason": ch.reason, "needs_reroute": ch.needs_reroute}))
         due = local_time(c.due_at, lang)
-        row = citizen_row(c.id, c.ref, c.phone, c.wa_id, lang, "registered",
+        row = citizen_row(c.id, c.ref, c.phone, c.chat_address, lang, "registered",
                           station=messages.name(st, lang), due=due)
         if row is not None:
             sends.append((row[0], "send", row[1]))

@@ -37,8 +37,9 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
         raise BadRequest("From is not a phone number")
     media = parse_media(form)
     return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone,
-                    body=form.get("Body", ""), kind="media" if media and not form.get("Body") else "text",
-                    media=media, at=now or utcnow(), raw=raw_form(form))
+                    address=f"tel:{phone}", body=form.get("Body", ""),
+                    kind="media" if media and not form.get("Body") else "text", media=media, at=now or utcnow(),
+                    raw=raw_form(form))
 
 
 @bp.post("/twilio/sms")

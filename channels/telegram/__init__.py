@@ -9,7 +9,7 @@ The webhook is verified by the ``X-Telegram-Bot-Api-Secret-Token`` header (``TEL
 403 without it. Anything else is answered 200 at once (Telegram re-sends a non-2xx answer for ever): a
 malformed body or an update that is no message (an edit, a sticker, a callback) is logged and stored as
 ``ignored``. Each update is one Message row, sid ``tg:<update_id>``, so a re-sent update is stored once.
-The replies are outbox rows (kind ``send``, ``to_wa`` = the citizen's address) that the worker delivers
+The replies are outbox rows (kind ``send``, ``to_chat`` = the citizen's address) that the worker delivers
 through :mod:`channels.outbound` like SMS: durable, retried on 429/5xx, recorded when permanent (the bot
 blocked). Chosen over a method call in the webhook's answer, which carries one message, is never retried,
 and tells nothing of its failure. Only when the database is down does the answer carry one ``sendMessage``
@@ -111,7 +111,7 @@ def _queue(session: Session, msg: Incoming, texts: list[str], lang: str, keyboar
     """The replies as outbox 'send' rows to the citizen's address (keyed by update: a re-sent update queues none)."""
     texts = [x for x in texts if x]
     for i, text in enumerate(texts):
-        payload = {"to_phone": None, "to_wa": msg.address, "text": text, "template": None, "lang": lang,
+        payload = {"to_phone": None, "to_chat": msg.address, "text": text, "template": None, "lang": lang,
                    "audience": "citizen"}
         if keyboard and i == len(texts) - 1:
             payload["reply_markup"] = api.contact_keyboard(t("share_contact_button", lang))

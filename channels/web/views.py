@@ -255,7 +255,7 @@ def _issue_code(s: Session, row: WebPending, now: datetime, really_send: bool = 
     s.flush()
     if really_send:
         outbox.add(s, f"otp:{row.id}:{row.sends}", "send", {
-            "to_phone": row.phone, "to_wa": None, "template": "otp", "lang": row.language,
+            "to_phone": row.phone, "to_chat": None, "template": "otp", "lang": row.language,
             "values": {"code": code}, "complaint_id": None, "audience": "citizen"})
 
 
@@ -765,9 +765,9 @@ def track_post():
             refusal = otp_refusal(s, phone, now)  # the same answer whether the reference matches or not
             if refusal:
                 return page("web/track.html", 429, form=form, errors={"phone": refusal})
-            # WhatsApp complaints may carry only the WhatsApp id (the number without "+").
-            c = s.scalar(select(Complaint).where(Complaint.ref == ref, or_(Complaint.phone == phone,
-                                                                           Complaint.wa_id == phone.lstrip("+"))))
+            # a WhatsApp complaint may carry only its chat (a WhatsApp id with no number)
+            c = s.scalar(select(Complaint).where(
+                Complaint.ref == ref, or_(Complaint.phone == phone, Complaint.chat_address == f"whatsapp:{phone}")))
             row, _ = _new_pending(s, "track", phone, {"ref": ref}, TRACK_COOKIE, sms=c is not None)
             row.complaint_id = c.id if c is not None else None
             # No match: no SMS, but the same page and the same counters, so the answers are identical.

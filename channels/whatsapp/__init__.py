@@ -3,8 +3,8 @@
 Who the sender is: ``From=whatsapp:+91...`` is a phone number (the citizen is found by it, so the
 same number on SMS is the same citizen); ``From=whatsapp:<id>`` without a leading ``+`` is a
 WhatsApp id with no number, and the citizen is known by that id alone (the engine asks once for
-a number for SMS alerts). ``wa_id`` is always what follows ``whatsapp:`` in From, so an outbound
-``whatsapp:<wa_id>`` reaches exactly the address that wrote.
+a number for SMS alerts). The sender's address is ``From`` itself (``whatsapp:<what follows>``), so an
+outbound message to it reaches exactly the address that wrote.
 
 ``send`` is Twilio's Messages API: a free-form text, or an approved template when ``extra`` names one
 (``content_sid`` and ``content_variables``, chosen by :func:`channels.outbound.pick_route` outside the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint
 
@@ -29,6 +29,8 @@ from zone import phones
 
 NAME = "whatsapp"
 bp = Blueprint("whatsapp", __name__)
+# A free-form message may go to a citizen up to 24 hours after they last wrote; later only an approved template.
+REPLY_WINDOW = timedelta(hours=24)
 _WA_ID = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
 
 
@@ -72,7 +74,8 @@ def parse(form: dict[str, str], now: datetime | None = None) -> Incoming:
         body = body or form.get("ButtonText", "")
     elif media and not body:
         kind = "media"
-    return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone, wa_id=addr,
+    return Incoming(sid=sid, channel=NAME, from_addr=frm, to_addr=form.get("To", ""), phone=phone,
+                    address=f"whatsapp:{addr}",
                     profile_name=clean_text(form.get("ProfileName"), 200) or None, body=body, kind=kind, lat=lat,
                     lon=lon, media=media, button=button, at=now or utcnow(), raw=raw_form(form))
 

@@ -119,7 +119,7 @@ def test_media_from_elsewhere_is_not_fetched_and_complaint_still_recorded(
         assert c is not None and c.district == "kanpur_nagar"
         assert s.scalar(select(Attachment.complaint_id)) == c.id
         polite = s.scalar(select(Outbox).where(Outbox.kind == "send", Outbox.key.like("media_rejected:%")))
-        assert polite.payload["to_wa"] == "+919839012345" and "शिकायत दर्ज है" in polite.payload["text"]
+        assert polite.payload["to_chat"] == "whatsapp:+919839012345" and "शिकायत दर्ज है" in polite.payload["text"]
 
 
 def test_redirect_to_a_private_address_is_refused(db, app, twilio, fixture_form, recorder, recorder_server,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import Citizen, Event, Message, Outbox
+from models.tables import Contact
 from tasks import outbox as ob
 from tests.conftest import ACCOUNT
 
@@ -25,7 +26,7 @@ def sms(twilio, sid: str, body: str, **extra) -> str:
 
 def alert(db, key: str, **payload) -> int:
     with db.session() as s:
-        ob.add(s, key, "send", {"to_phone": PHONE, "to_wa": None, "template": "registered", "lang": "hi",
+        ob.add(s, key, "send", {"to_phone": PHONE, "to_chat": None, "template": "registered", "lang": "hi",
                                 "values": {"ref": "KNP-7F3K9Q", "station": "कोतवाली", "due": "22/11 18:30"},
                                 "audience": "citizen", **payload})
     with db.session() as s:
@@ -77,8 +78,10 @@ def test_stop_inside_a_sentence_is_a_message_to_the_bot(db, app, twilio):
 def test_after_stop_an_alert_goes_by_whatsapp_where_the_citizen_has_it(db, app, twilio, recorder, drain):
     sms(twilio, "SM" + "d1" * 16, "STOP")
     with db.session() as s:
-        s.scalar(select(Citizen).where(Citizen.phone == PHONE)).wa_id = PHONE
-    alert(db, "stop:wa", to_wa=PHONE)
+        cit = s.scalar(select(Citizen).where(Citizen.phone == PHONE))
+        cit.wa_id = PHONE
+        s.add(Contact(citizen_id=cit.id, scheme="whatsapp", path=PHONE))
+    alert(db, "stop:wa", to_chat=f"whatsapp:{PHONE}")
     drain()
     assert recorder.to(PHONE) and all(m["To"].startswith("whatsapp:") for m in recorder.to(PHONE))
 

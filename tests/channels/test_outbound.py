@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from channels import segments
 from models import Citizen, Event, Message, Outbox, utcnow
+from models.tables import Contact
 from tasks import outbox as ob
 from tasks.jobs import run_outbox
 from zone import get_zone, set_zone
@@ -28,8 +29,12 @@ def _add(db, key: str, payload: dict) -> int:
 
 def _citizen(db, *, wa=WA, phone=PHONE, last_wa_hours: float | None = 1):
     with db.session() as s:
-        s.add(Citizen(phone=phone, wa_id=wa,
-                      last_whatsapp_at=None if last_wa_hours is None else utcnow() - timedelta(hours=last_wa_hours)))
+        cit = Citizen(phone=phone, wa_id=wa,
+                      last_whatsapp_at=None if last_wa_hours is None else utcnow() - timedelta(hours=last_wa_hours))
+        s.add(cit)
+        s.flush()
+        s.add_all([Contact(citizen_id=cit.id, scheme=sch, path=p)
+                   for sch, p in (("whatsapp", wa), ("tel", phone)) if p])
 
 
 # -- segments and splitting --------------------------------------------------------------------
@@ -64,7 +69,7 @@ def test_split_on_word_boundaries_hindi_and_english():
 
 def test_long_sms_reply_goes_out_in_parts(db, app, recorder, drain):
     text = " ".join(["आपकी शिकायत के बारे में जानकारी"] * 60)
-    _add(db, "long:1", {"to_phone": PHONE, "to_wa": None, "text": text, "template": None, "lang": "hi"})
+    _add(db, "long:1", {"to_phone": PHONE, "to_chat": None, "text": text, "template": None, "lang": "hi"})
     drain()
     got = recorder.to(PHONE)
     assert len(got) > 1 and " ".join(m["Body"] for m in got) == text
@@ -78,7 +83,7 @@ def test_long_sms_reply_goes_out_in_parts(db, app, recorder, drain):
 
 def test_retry_after_a_failed_part_sends_only_the_rest(db, app, recorder):
     text = " ".join(["word"] * 500)  # 2 parts
-    oid = _add(db, "long:2", {"to_phone": PHONE, "to_wa": None, "text": text, "template": None})
+    oid = _add(db, "long:2", {"to_phone": PHONE, "to_chat": None, "text": text, "template": None})
     # part 0 goes, part 1 meets a 503: retryable
     orig = recorder.fail_next
 
@@ -114,7 +119,7 @@ def test_retryable_error_uses_rq_retry(db, app, recorder, redis_conn):
     from tasks.jobs import RETRY, enqueue_rows
     from tasks.queue import queues
 
-    oid = _add(db, "r:1", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    oid = _add(db, "r:1", {"to_phone": PHONE, "to_chat": None, "text": "hello", "template": None})
     recorder.fail_next.append((500, 20500))
     with pytest.raises(Exception) as exc:
         run_outbox(oid)
@@ -130,7 +135,7 @@ def test_retryable_error_uses_rq_retry(db, app, recorder, redis_conn):
 @pytest.mark.parametrize("code,status", [(21610, 400), (21211, 400), (63016, 400)])
 def test_permanent_error_is_recorded_not_retried(db, app, recorder, code, status):
     recorder.fail_to[PHONE] = (status, code)
-    oid = _add(db, f"p:{code}", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    oid = _add(db, f"p:{code}", {"to_phone": PHONE, "to_chat": None, "text": "hello", "template": None})
     assert run_outbox(oid) == {"failed": 1}  # handled: recorded as failed, not raised
     with db.session() as s:
         row = s.get(Outbox, oid)
@@ -154,7 +159,7 @@ def test_every_sms_template_matches_its_dlt_template(db, app, recorder, drain, n
     tpl = get_zone().templates[name]
     names = set(re.findall(r"\{([a-z_]+)\}", tpl.text("hi") + tpl.text("en")))
     values = {k: SAMPLE[k] for k in names}
-    _add(db, f"dlt:{name}:{lang}", {"to_phone": PHONE, "to_wa": None, "template": name, "lang": lang,
+    _add(db, f"dlt:{name}:{lang}", {"to_phone": PHONE, "to_chat": None, "template": name, "lang": lang,
                                     "values": values})
     drain()
     got = recorder.to(PHONE)
@@ -169,7 +174,7 @@ def test_sms_not_matching_its_template_is_never_sent(db, app, recorder, drain, m
     from channels import outbound
 
     monkeypatch.setattr(outbound, "render", lambda p: "Bharosa: something else entirely")
-    oid = _add(db, "dlt:bad", {"to_phone": PHONE, "to_wa": None, "template": "registered", "lang": "en",
+    oid = _add(db, "dlt:bad", {"to_phone": PHONE, "to_chat": None, "template": "registered", "lang": "en",
                                "values": SAMPLE})
     drain()
     assert recorder.to(PHONE) == []
@@ -185,7 +190,7 @@ def test_state_gateway_replaces_twilio_for_sms(db, app, recorder, drain, setting
     from tests.channels.state_gateway import StateGateway
 
     StateGateway.sent.clear()
-    _add(db, "gw:1", {"to_phone": PHONE, "to_wa": None, "template": "otp", "lang": "en", "values": {"code": "1234"}})
+    _add(db, "gw:1", {"to_phone": PHONE, "to_chat": None, "template": "otp", "lang": "en", "values": {"code": "1234"}})
     drain()
     assert recorder.messages == []
     assert StateGateway.sent == [(PHONE, "Bharosa: your code is 1234. It is valid for 10 minutes. -UP Police",
@@ -196,7 +201,7 @@ def test_state_gateway_replaces_twilio_for_sms(db, app, recorder, drain, setting
 
 def test_bad_gateway_setting_fails_the_row_clearly(db, app, recorder, drain, settings_env):
     settings_env(BHAROSA_SMS_SENDER="no.such.module:Gateway")
-    oid = _add(db, "gw:2", {"to_phone": PHONE, "to_wa": None, "text": "hi", "template": None})
+    oid = _add(db, "gw:2", {"to_phone": PHONE, "to_chat": None, "text": "hi", "template": None})
     drain()
     with db.session() as s:
         row = s.get(Outbox, oid)
@@ -207,7 +212,7 @@ def test_bad_gateway_setting_fails_the_row_clearly(db, app, recorder, drain, set
 
 def test_inside_window_whatsapp_free_form(db, app, recorder, drain):
     _citizen(db, last_wa_hours=23)
-    _add(db, "w:1", {"to_phone": PHONE, "to_wa": WA, "template": "registered", "lang": "hi",
+    _add(db, "w:1", {"to_phone": PHONE, "to_chat": f"whatsapp:{WA}", "template": "registered", "lang": "hi",
                      "values": {"ref": "KNP-AAAAAA", "station": "x", "due": "y"}})
     drain()
     got = recorder.to(PHONE)
@@ -216,7 +221,7 @@ def test_inside_window_whatsapp_free_form(db, app, recorder, drain):
 
 def test_outside_window_goes_by_sms(db, app, recorder, drain):
     _citizen(db, last_wa_hours=25)
-    _add(db, "w:2", {"to_phone": PHONE, "to_wa": WA, "template": "registered", "lang": "hi",
+    _add(db, "w:2", {"to_phone": PHONE, "to_chat": f"whatsapp:{WA}", "template": "registered", "lang": "hi",
                      "values": {"ref": "KNP-AAAAAA", "station": "x", "due": "y"}})
     drain()
     got = recorder.to(PHONE)
@@ -236,7 +241,7 @@ def wa_template():
 def test_outside_window_wa_only_citizen_gets_the_approved_template(db, app, recorder, drain, wa_template):
     wa = "IN.1349120865530274191"
     _citizen(db, wa=wa, phone=None, last_wa_hours=30)
-    _add(db, "w:3", {"to_phone": None, "to_wa": wa, "template": "registered", "lang": "hi",
+    _add(db, "w:3", {"to_phone": None, "to_chat": f"whatsapp:{wa}", "template": "registered", "lang": "hi",
                      "values": {"ref": "KNP-BBBBBB", "station": "Kotwali", "due": "22/11"}})
     drain()
     got = recorder.to(wa)
@@ -246,7 +251,7 @@ def test_outside_window_wa_only_citizen_gets_the_approved_template(db, app, reco
 
 def test_whatsapp_63016_falls_back_to_sms(db, app, recorder, drain, twilio, fixture_form):
     _citizen(db, last_wa_hours=1)
-    oid = _add(db, "w:4", {"to_phone": PHONE, "to_wa": WA, "template": "assigned", "lang": "en",
+    oid = _add(db, "w:4", {"to_phone": PHONE, "to_chat": f"whatsapp:{WA}", "template": "assigned", "lang": "en",
                            "values": {"ref": "KNP-CCCCCC", "officer": "SI Ram Singh", "phone": "+919839000111"}})
     drain()
     first = recorder.to(PHONE)
@@ -263,14 +268,14 @@ def test_whatsapp_63016_falls_back_to_sms(db, app, recorder, drain, twilio, fixt
 
 def test_lost_answer_window_closed_by_callback(db, app, recorder, twilio):
     """The send window: a row left 'sending' is not sent again when its status callback arrived."""
-    oid = _add(db, "win:1", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    oid = _add(db, "win:1", {"to_phone": PHONE, "to_chat": None, "text": "hello", "template": None})
     with db.session() as s:
         s.get(Outbox, oid).status = "sending"  # crashed after Twilio accepted, before the answer was stored
     form = {"MessageSid": "SM" + "f" * 32, "MessageStatus": "sent", "AccountSid": "AC" + "0" * 30 + "01"}
     assert twilio.post(f"/twilio/status?outbox={oid}", form).status_code == 204
     assert run_outbox(oid) == {"done": 1}
     assert recorder.to(PHONE) == []
-    oid2 = _add(db, "win:2", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    oid2 = _add(db, "win:2", {"to_phone": PHONE, "to_chat": None, "text": "hello", "template": None})
     with db.session() as s:
         s.get(Outbox, oid2).status = "sending"  # ... and no callback came: sent again, and counted
     assert run_outbox(oid2) == {"done": 1} and len(recorder.to(PHONE)) == 1
@@ -283,7 +288,7 @@ def test_sends_share_a_job_and_a_failure_does_not_stop_the_rest(db, app, recorde
     from tasks.jobs import enqueue_rows
     from tasks.queue import queues
 
-    ids = [_add(db, f"chunk:{i}", {"to_phone": f"+91983901234{i}", "to_wa": None, "text": f"hello {i}",
+    ids = [_add(db, f"chunk:{i}", {"to_phone": f"+91983901234{i}", "to_chat": None, "text": f"hello {i}",
                                     "template": None}) for i in range(3)]
     with db.session() as s:
         enqueue_rows(queues(redis_conn), s.scalars(select(Outbox).order_by(Outbox.id)).all())
@@ -324,7 +329,7 @@ def test_status_callback_before_the_send_is_recorded_is_not_lost(db, app, record
     """Twilio's callback can beat its own REST answer to us: the delivery state it reports must stick."""
     from channels import outbound
 
-    oid = _add(db, f"early:{state}", {"to_phone": PHONE, "to_wa": None, "text": "hello", "template": None})
+    oid = _add(db, f"early:{state}", {"to_phone": PHONE, "to_chat": None, "text": "hello", "template": None})
     real = outbound._send_part
 
     def send_then_callback(*a, **kw):

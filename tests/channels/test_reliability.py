@@ -252,7 +252,7 @@ def test_wa_only_citizen_alert_phone_gets_sms_alerts(db, app, twilio, fake_engin
     assert "registered KNP-" in r.get_data(as_text=True)
     with db.session() as s:
         c = s.scalar(select(Complaint))
-        assert c.phone == "+919839055555" and c.wa_id == "IN.1349120865530274191"
+        assert c.phone == "+919839055555" and c.chat_address == "whatsapp:IN.1349120865530274191"
         assert s.scalar(select(Citizen.sms_ok)) is True
 
 

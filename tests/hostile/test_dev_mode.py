@@ -25,10 +25,10 @@ def dev(settings_env):
 
 def _send_rows(db):
     with db.session() as s:
-        ob.add(s, "dev:sms", "send", {"to_phone": PHONE, "to_wa": None, "text": "आपकी शिकायत दर्ज हुई",
+        ob.add(s, "dev:sms", "send", {"to_phone": PHONE, "to_chat": None, "text": "आपकी शिकायत दर्ज हुई",
                                       "template": None, "lang": "hi"})
-        ob.add(s, "dev:wa", "send", {"to_phone": None, "to_wa": PHONE, "text": "WhatsApp reply", "template": None,
-                                     "lang": "en"})
+        ob.add(s, "dev:wa", "send", {"to_phone": None, "to_chat": f"whatsapp:{PHONE}", "text": "WhatsApp reply",
+                                     "template": None, "lang": "en"})
 
 
 def test_dev_mode_with_real_credentials_sends_nothing_and_records_the_messages(db, app, recorder, drain, dev):

@@ -32,8 +32,8 @@ def _values(sid: str, **kw):
             "status": "received", "created_at": utcnow(), "updated_at": utcnow(), **kw}
 
 
-def _open(s, sid, phone="+919839000101", wa_id="+919839000101", **kw):
-    return conversations.open_turn(s, sid=sid, channel="whatsapp", now=utcnow(), phone=phone, wa_id=wa_id,
+def _open(s, sid, phone="+919839000101", address="whatsapp:+919839000101", **kw):
+    return conversations.open_turn(s, sid=sid, channel="whatsapp", now=utcnow(), phone=phone, address=address,
                                    window_at=utcnow(), **kw)
 
 

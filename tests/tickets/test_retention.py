@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from models import Attachment, Citizen, Complaint, Conversation, Event, Feedback, Message, Note
+from models.tables import Contact
 from tests.tickets.helpers import T0, new_ticket
 from tickets import retention
 
@@ -49,6 +50,8 @@ def test_retention_erases_what_is_old_and_keeps_what_is_live(db, tmp_path):
         loner = Citizen(phone="+919839000004", name="Sunita Devi", created_at=T0)
         s.add(loner)
         s.flush()
+        s.add_all([Contact(citizen_id=loner.id, scheme="tel", path="+919839000004"),
+                   Contact(citizen_id=loner.id, scheme="telegram", path="5550004")])
         _message(s, "SMloner-1", "my name is Sunita, I live at 4 Civil Lines", loner.id)
         s.add(Conversation(citizen_id=loner.id, channel="sms", state={"slots": {"name": "Sunita Devi"}},
                            updated_at=T0))
@@ -82,6 +85,7 @@ def test_retention_erases_what_is_old_and_keeps_what_is_live(db, tmp_path):
         assert s.scalar(select(Conversation.state).where(Conversation.updated_at == T0)) == {}
         loner = s.scalar(select(Citizen).where(Citizen.id == loose.citizen_id))
         assert loner.phone is None and loner.name is None
+        assert s.scalar(select(Contact).where(Contact.citizen_id == loner.id)) is None  # no address of hers is kept
 
         assert s.get(Complaint, recent).description == "recent closed ticket"
         assert s.get(Complaint, live).description == "still open after a year"

@@ -54,7 +54,7 @@ def register(db, case: dict, phone: str, wa: bool = False) -> int:
     draft = ComplaintDraft(description="kuch hua", **case)
     with db.session() as s:
         c = register_complaint(s, draft, channel="whatsapp" if wa else "sms", phone=None if wa else phone,
-                               wa_id=phone if wa else None, now=T0)
+                               chat_address=f"whatsapp:{phone}" if wa else None, now=T0)
         return c.id
 
 

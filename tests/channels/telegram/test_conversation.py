@@ -23,7 +23,7 @@ def test_a_conversation_ends_in_a_ticket_the_contact_button_once_and_alerts_to_t
     drain()
     with db.session() as s:
         c = s.scalars(select(Complaint)).one()
-        assert (c.channel, c.category, c.phone, c.wa_id) == ("telegram", "theft_vehicle", "+919839012345",
+        assert (c.channel, c.category, c.phone, c.chat_address) == ("telegram", "theft_vehicle", "+919839012345",
                                                               f"telegram:{CHAT}")
         cit = s.get(Citizen, c.citizen_id)
         assert {x.address for x in s.scalars(select(Contact).where(Contact.citizen_id == cit.id))} == {
