@@ -184,8 +184,8 @@ def enqueue_rows(queues: dict, rows: list[Outbox]) -> None:
     """Hand rows to rq in one Redis pipeline: one job shape, :func:`run_outbox` over a list of ids, with
     up to :data:`JOB_SIZE` rows of a kind to a job (one, for kinds not listed), on the kind's queue.
 
-    A job's id names its first row and the attempt (``outbox-<id>-<attempt>``; ``outbox-<id>_<rows>-<attempt>`` for several), so a
-    re-enqueued row is a new job.
+    A job's id names its first row and the attempt (``outbox-<id>-<attempt>``; ``outbox-<id>_<rows>-<attempt>``
+    for several), so a re-enqueued row is a new job.
     """
     conn = next(iter(queues.values())).connection
     groups: dict[tuple[str, str], list[Outbox]] = {}
