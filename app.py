@@ -27,7 +27,7 @@ from zone.settings import Settings
 log = logging.getLogger("bharosa")
 
 # Blueprints outside the channels registry: module path -> attribute.
-EXTRA_BLUEPRINTS = ["ops.health", "api.v1", "channels.web.views", "console.auth", "console.views",
+EXTRA_BLUEPRINTS = ["ops.health", "api.v1", "console.auth", "console.views",
                     "console.dashboard", "console.export", "api.open311"]
 
 

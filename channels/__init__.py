@@ -18,6 +18,7 @@ CHANNELS: dict[str, str] = {
     "whatsapp": "channels.whatsapp",
     "voice": "channels.voice",
     "telegram": "channels.telegram",
+    "web": "channels.web",
 }
 # Blueprints that belong to no single channel.
 SHARED: list[str] = ["channels.status", "channels.simulator"]
