@@ -41,7 +41,7 @@ def _database(url: str | None = None):
     """The app's engine settings (models.db) on ``url`` (default ``DATABASE_URL``)."""
     from models.db import Database
 
-    return Database().init(url)
+    return Database().init(url or os.environ.get("DATABASE_URL") or None)
 
 
 def create_durable_table(url: str | None = None) -> None:

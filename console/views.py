@@ -314,17 +314,6 @@ def ticket(s: Session, viewer: Viewer, ref: str):
     return render_ticket(s, viewer, c)
 
 
-def _act(name: str, *args, **kw):
-    fn = getattr(actions, name, None)
-    if fn is None:
-        abort(501, t("e_not_available", action=name))
-    return fn(*args, **kw)
-
-
-def _action_error():
-    return getattr(actions, "ActionError", None) or type("NoActionError", (Exception,), {})
-
-
 def refusal(action: str, exc: Exception, c: Complaint, form) -> str:
     """Why a ticket action was refused, in the officer's language: the catalogue's ``refused_<action>_<code>`` or
     ``refused_<code>``; the action's own message for a code the catalogue does not know."""
@@ -363,7 +352,7 @@ def act(s: Session, viewer: Viewer, ref: str, action: str):
     f = request.form
     try:
         msg = _run_action(s, viewer, c, action, f)
-    except _action_error() as exc:
+    except actions.ActionError as exc:
         # The action changed nothing but wrote its 'action_refused' Event, which we keep (commit).
         code = getattr(exc, "code", None)
         status = 409 if code in CONFLICTS else 403 if code in FORBIDDEN else 400
@@ -394,44 +383,44 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
         p = s.get(Posting, pid)
         if p is None or p.station_id != c.station_id:
             abort(400, t("refused_wrong_station"))
-        _act("assign", s, c, pid, who)
+        actions.assign(s, c, pid, who)
         return t("done_assigned")
     if action == "note":
         text = (f.get("text") or "").strip()
         files = media.store_uploads(s, request.files.getlist("files"), complaint_id=c.id)
         if not text and not files:
             abort(400, t("refused_empty"))
-        _act("add_note", s, c, text[:10000], who, attachment_ids=tuple(a.id for a in files))
+        actions.add_note(s, c, text[:10000], who, attachment_ids=tuple(a.id for a in files))
         return t("done_note")
     if action == "reroute":
         code = (f.get("station_code") or "").strip()
         if not s.scalar(select(Station.id).where(Station.code == code, Station.active)):
             abort(400, t("e_unknown_station"))
-        _act("reroute", s, c, code, who, reason=(f.get("reason") or "")[:500])
+        actions.reroute(s, c, code, who, reason=(f.get("reason") or "")[:500])
         return t("done_rerouted")
     if action == "merge":
         into = ticket_or_404(s, viewer, f.get("into_ref") or "")
         if into.id == c.id:
             abort(400, t("refused_same"))
-        _act("merge", s, c, into, who)
+        actions.merge(s, c, into, who)
         return t("done_merged", ref=into.ref)
     if action == "dispose":
         outcome = f.get("outcome") or ""
         if outcome not in get_zone().outcomes:
             abort(400, t("refused_bad_outcome"))
         number = (f.get("number") or "").strip()[:60] or None
-        _act("dispose", s, c, outcome, who, number=number, note=(f.get("note") or "")[:5000])
+        actions.dispose(s, c, outcome, who, number=number, note=(f.get("note") or "")[:5000])
         return t("done_disposed")
     if action == "reopen":
-        _act("reopen", s, c, who, reason=(f.get("reason") or "")[:500])
+        actions.reopen(s, c, who, reason=(f.get("reason") or "")[:500])
         return t("done_reopened")
     if action == "close":
-        _act("close", s, c, who)
+        actions.close(s, c, who)
         return t("done_closed")
     if action == "verify":
         reached = f.get("reached") == "1"
         satisfied = {"1": True, "0": False}.get(f.get("satisfied") or "")
-        _act("verify_call", s, c, who, reached, satisfied, (f.get("note") or "")[:2000])
+        actions.verify_call(s, c, who, reached, satisfied, (f.get("note") or "")[:2000])
         return t("done_verified_reopened" if satisfied is False and reached else "done_verified")
     if action == "unmask":
         reason = (f.get("reason") or "").strip()
@@ -443,13 +432,7 @@ def _run_action(s: Session, viewer: Viewer, c: Complaint, action: str, f) -> str
         text = (f.get("text") or "").strip()
         if not text:
             abort(400, t("e_interpret_text"))
-        fn = getattr(actions, "interpret", None)
-        if fn is not None:
-            fn(s, c, text[:10000], who)
-        else:
-            c.description = text[:10000]
-            c.needs_interpreter = False
-            actions.event(s, c, "interpreted", who, chars=len(text))
+        actions.interpret(s, c, text, who)
         return t("done_interpreted")
     abort(404)
 

@@ -500,6 +500,16 @@ def close(session: Session, complaint: Complaint, actor: str) -> None:
     event(session, c, "closed", actor, at=now)
 
 
+def interpret(session: Session, complaint: Complaint, text: str, actor: str) -> None:
+    """An interpreter's written account of a sign-language complaint becomes the ticket's description; the
+    ticket no longer waits for an interpreter."""
+    c = complaint
+    _lock(session, c)
+    c.description = text[:10000]
+    c.needs_interpreter = False
+    event(session, c, "interpreted", actor, chars=len(text))
+
+
 def mark_emergency(session: Session, complaint: Complaint, actor: str) -> None:
     """Flag an open ticket as an emergency (e.g. from a transcript): duty officer alerted, short SLA from now."""
     c = complaint
