@@ -11,10 +11,10 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from bot.forms import EDITABLE, ComplaintForm, is_skip, nearest_station
-from bot.nlu import NLUResult, extract, find_rating, find_ref
+from bot.forms import EDITABLE, ComplaintForm, is_skip, nearest_station, pick_in_group
+from bot.nlu import CATEGORY_THRESHOLD, NLUResult, categorize, extract, find_rating, find_ref
 from bot.texts import STATUS, t
-from bot.textutil import clean
+from bot.textutil import clean, other_script, tokens
 from bot.types import Button, ComplaintDraft, Inbound, Reply, TicketView, Turn
 from zone import get_zone, messages
 
@@ -27,6 +27,18 @@ _FIELD_RX = {
     "category": r"category|type|prakar|प्रकार|shreni",
     "description": r"description|ghatna|घटना|details|vivran|विवरण",
 }
+_BACK_RX = re.compile(r"^\s*(?:go back|back|previous|peeche|piche|pichhe|wapas|vapas|pichla sawal|pichhla sawal|"
+                      r"पीछे|वापस|पिछला सवाल)\s*(?:jao|jaiye|chalo|chaliye|जाओ|जाइए|चलो|please)?\s*[.!]*\s*$", re.I)
+_NO_COMPLAINT_RX = re.compile(
+    r"(?:shikayat|sikayat|shikayet|complaint|report|शिकायत|सिकायत|रिपोर्ट)\W+(?:\w+\W+){0,2}(?:nahi|nahin|nhi|nai|"
+    r"not|नहीं|नही)|(?:don'?t|do not|nahi|nhi|नहीं|नही)\W+(?:\w+\W+){0,3}(?:shikayat|sikayat|complaint|शिकायत|"
+    r"सिकायत)", re.I)
+_SMS_RX = re.compile(r"\bsms\b|\bmsg\b|message|messages|एसएमएस|मैसेज", re.I)
+# what each slot holds, so "go back" can empty the last answered one
+_SLOT_KEYS = {"description": ("description",), "category": ("category", "category_group"),
+              "district": ("district", "station_code", "station_names"), "place": ("place", "station_code"),
+              "incident": ("incident_at", "incident_text"), "name": ("complainant_name",),
+              "alert_phone": ("alert_phone",)}
 _CHANGE_RX = re.compile(r"badal|change|galat|wrong|sahi nahi|correct|not |no,|nahi,|बदल|गलत|ग़लत|actually", re.I)
 
 
@@ -134,6 +146,8 @@ def warm() -> None:
 def _button_from_text(ctx: _Ctx, text: str) -> str | None:
     ids = ctx.state.get("buttons") or []
     m = re.fullmatch(r"\s*(\d{1,2})\s*[.)]?\s*", text)
+    if m and int(m.group(1)) == 0 and "c:other" in ids:
+        return "c:other"  # the category list numbers "other" 0, as the keypad does
     if m and ids and 1 <= int(m.group(1)) <= len(ids):
         return ids[int(m.group(1)) - 1]
     return None
@@ -187,6 +201,9 @@ def _dispatch(ctx: _Ctx) -> None:
         ctx.say("emoji")
         _reask(ctx, quiet=True)
         return
+    if other_script(text):
+        ctx.say("other_language")  # kept (stored as the citizen sent it); answered in both languages
+        return
     slots = st.get("slots", {})
     r = extract(text, _now(msg), hint_district=slots.get("district"),
                 source="voice" if msg.kind == "transcript" else "text")
@@ -194,8 +211,7 @@ def _dispatch(ctx: _Ctx) -> None:
         prev = slots.get("transcript_confidence")
         slots["transcript_confidence"] = min(prev, msg.confidence) if prev is not None else msg.confidence
         st["slots"] = slots
-    if r.language and not st.get("lang_set") and (len(text) > 3 or r.language == "en" and len(text) > 6):
-        st["lang"] = r.language
+    _follow_language(st, r, text)
     mode = st.get("mode")
     asked = st.get("asked")
     # global intents, whatever the form was asking
@@ -206,7 +222,19 @@ def _dispatch(ctx: _Ctx) -> None:
         _switch_language(ctx, text)
         _reask(ctx, quiet=True)
         return
-    if r.intent == "cancel" and r.intent_confidence >= 0.55 and not (asked == "name" and r.intent_confidence < 0.8):
+    wants_out = mode == "form" and asked != "description" and r.intent in ("deny", "cancel") \
+        and _NO_COMPLAINT_RX.search(text)
+    if (r.intent == "cancel" and r.intent_confidence >= 0.55 and not (asked == "name" and r.intent_confidence < 0.8)
+            or wants_out) and not mode:
+        ctx.say("nothing_to_cancel", _menu(ctx.lang))
+        if _SMS_RX.search(text):
+            ctx.say("sms_stop_hint")
+        return
+    if mode == "form" and _BACK_RX.search(text):
+        _go_back(ctx)
+        return
+    if r.intent == "cancel" and r.intent_confidence >= 0.55 and not (asked == "name" and r.intent_confidence < 0.8) \
+            or wants_out:
         restart = re.search(r"shuru|start|restart|phir se|dobara|dubara|फिर से|शुरू|दोबारा|again|reset|naya|nayi|"
                             r"begin|afresh|fresh|scratch|naye sire|नए सिरे", text, re.I)
         st.update(_base_state(st))
@@ -239,11 +267,43 @@ def _dispatch(ctx: _Ctx) -> None:
         _idle(ctx, r, text)
 
 
+def _follow_language(st: dict[str, Any], r: NLUResult, text: str) -> None:
+    """Take the citizen's language from what they write, unless they chose one: Devanagari means Hindi;
+    otherwise a message of three words or more decides (two for the first message). A single word
+    ("help", "cancel", "ok") or a name never switches the conversation's language."""
+    if st.get("lang_set") or not r.language:
+        return
+    words = len(tokens(text))
+    if r.language == "hi" and re.search(r"[\u0900-\u097F]", text) or words >= 3 \
+            or words >= 2 and not st.get("lang") and not st.get("mode"):
+        st["lang"] = r.language
+
+
+def _go_back(ctx: _Ctx) -> None:
+    """Empty the slot answered last and ask it again ("go back", "पीछे")."""
+    st = ctx.state
+    form = ComplaintForm(st, ctx.msg.channel, ctx.msg.phone)
+    answered = st.setdefault("answered", [])
+    st.pop("editing", None)
+    if answered:
+        slot = answered.pop()
+        for k in _SLOT_KEYS.get(slot, ()):
+            form.slots.pop(k, None)
+        if slot in form.skipped:
+            form.skipped.remove(slot)
+        ctx.say("went_back")
+        st["asked"] = slot
+        ctx.reply(form.ask(slot, ctx.lang))
+        return
+    _reask(ctx)
+
+
 def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
     st = ctx.state
     low = st.get("oos", 0)
     intent = r.intent
-    if intent == "file_complaint" or (r.category and r.category_confidence >= 0.75):
+    if intent == "file_complaint" or (r.category and r.category != "other"
+                                       and r.category_confidence >= CATEGORY_THRESHOLD and len(tokens(text)) >= 3):
         _start_complaint(ctx, r)
         return
     if intent == "check_status":
@@ -285,11 +345,46 @@ def _start_complaint(ctx: _Ctx, r: NLUResult) -> None:
     st["slots"] = {k: v for k, v in st.get("slots", {}).items() if k == "transcript_confidence"}
     st["skipped"] = []
     form = ComplaintForm(st, ctx.msg.channel, ctx.msg.phone)
-    generic = not r.category and not r.district and not r.station and len(r.text.split()) <= 7
-    if not generic:
-        st["slots"]["description"] = r.text
+    if not _generic(r):
+        st["slots"]["description"] = clean(ctx.msg.text, limit=None) or r.text  # the whole message, not the NLU's cut
     form.absorb(r)
+    _settle(form)
     _advance(ctx, form)
+
+
+_REQUEST_WORDS = frozenset(
+    "shikayat sikayat shikayet shikait complaint complain complains report fir darj dard karni karna karwani karwana "
+    "karani karana likhwani likhwana likhani likhana likhvani hai h he hain mujhe muje mujhko mera meri hum humko "
+    "hame hamein ek kar kr krni krna chahta chahti chahte hu hoon hun please pls plz sir ji madam bhai bhaiya "
+    "sahab i want to file a an lodge register make need would like my new nayi nai ek police thane thana "
+    "शिकायत दर्ज करनी करना करानी कराना लिखवानी लिखवाना है हैं मुझे मेरी मेरा हमें एक कर करवानी चाहता चाहती हूँ हूं "
+    "रिपोर्ट एफआईआर नई पुलिस थाने जी सर".split())
+
+
+def _generic(r: NLUResult) -> bool:
+    """A request to complain that does not yet say what happened ("shikayat karni hai", "I want to file a
+    complaint"): every word is a request word."""
+    if r.district or r.station or r.incident_at:
+        return False
+    words = [w.lower() for w in tokens(r.text)]
+    return all(w in _REQUEST_WORDS for w in words)
+
+
+def _settle(form: ComplaintForm, prefer: str = "station") -> None:
+    """Keep the slots consistent: district and station agree (the one just given wins), a confidential
+    category marks the complaint confidential."""
+    z, s = get_zone(), form.slots
+    stn = z.station_by_code.get(s.get("station_code") or "")
+    if stn and s.get("district") and stn.district != s["district"]:
+        if prefer == "district":
+            s.pop("station_code", None)
+        else:
+            s["district"] = stn.district
+    elif stn and not s.get("district"):
+        s["district"] = stn.district
+    cat = z.category_by_key.get(s.get("category") or "")
+    if cat and cat.confidential:
+        s["confidential"] = True
 
 
 def _advance(ctx: _Ctx, form: ComplaintForm) -> None:
@@ -313,7 +408,7 @@ def _summary(ctx: _Ctx) -> None:
     lines.append(f"{t('f_description', lang)}: {desc[:140]}")
     if s.get("category"):
         c = z.category_by_key[s["category"]]
-        lines.append(f"{t('f_category', lang)}: {messages.name(c, lang)}")
+        lines.append(f"{t('f_category', lang)}: {messages.name(c, lang)} {t('category_hint', lang)}")
     d = z.district_by_key.get(s.get("district") or "")
     place_bits = [s.get("place") or ""]
     stn = z.station_by_code.get(s.get("station_code") or "")
@@ -326,7 +421,8 @@ def _summary(ctx: _Ctx) -> None:
     if s.get("incident_at"):
         when = datetime.fromisoformat(s["incident_at"]).strftime("%d-%m-%Y %H:%M")
     lines.append(f"{t('f_incident', lang)}: {when or unk}")
-    lines.append(f"{t('f_name', lang)}: {s.get('complainant_name') or unk}")
+    declined = "name" in ctx.state.get("skipped", []) and not s.get("complainant_name")
+    lines.append(f"{t('f_name', lang)}: {s.get('complainant_name') or (t('name_declined', lang) if declined else unk)}")
     if s.get("confidential"):
         lines.append(t("confidential_on", lang))
     lines.append(t("confirm_q", lang))
@@ -368,8 +464,12 @@ def _form_turn(ctx: _Ctx, r: NLUResult, text: str) -> None:
             _finish(ctx, form)
             return
         field = _field_mentioned(text)
+        if field == "category" and _change_category(form, text):
+            _summary(ctx)
+            return
         got = form.absorb(r, overwrite=True) if (r.station or r.district or r.incident_at or r.person_name) else []
         if got:
+            _settle(form, "district" if r.district and not r.station else "station")
             _summary(ctx)
             return
         if field:
@@ -399,7 +499,44 @@ def _form_turn(ctx: _Ctx, r: NLUResult, text: str) -> None:
         _status(ctx, r)
         _reask(ctx)
         return
+    if r.correction:
+        # "not Etawah, it is Auraiya": the corrected slots are replaced (and what depends on them re-derived),
+        # whatever the question was; the correction itself is never stored as the answer
+        form.absorb(r, overwrite=True)
+        if "district" in r.correction and not r.station:
+            form.slots.pop("station_code", None)
+        _settle(form, "district" if "district" in r.correction and not r.station else "station")
+        if st.pop("editing", None) or asked == "confirm":
+            st["asked"] = "confirm"
+            _summary(ctx)
+            return
+        _advance(ctx, form)
+        return
     _answer(ctx, form, asked, r, text)
+
+
+_TYPE_WORD_RX = re.compile(r"\b(?:category|type|prakar|prakaar|shreni)\b|प्रकार|श्रेणी", re.I)
+
+
+def _change_category(form: ComplaintForm, text: str) -> bool:
+    """At the summary, "type: online fraud" / "प्रकार धमकी" changes the category in one reply."""
+    rest = _TYPE_WORD_RX.sub(" ", _CHANGE_RX.sub(" ", text)).strip(" :-,.")
+    if len(tokens(rest)) == 0:
+        return False
+    z = get_zone()
+    key = next((c.key for c in z.categories if rest.lower() in (c.name_en.lower(), c.name_hi, c.key)), None)
+    if key is None:
+        key = next((c.key for g in z.category_groups if rest.lower() in (g.name_en.lower(), g.name_hi)
+                    for c in z.group_categories(g.key)[:1]), None)
+    if key is None:
+        cat, conf = categorize(rest)
+        key = cat if cat and conf >= CATEGORY_THRESHOLD else None
+    if key is None:
+        return False
+    form.slots["category"] = key
+    form.slots.pop("category_group", None)
+    _settle(form)
+    return True
 
 
 def _field_mentioned(text: str) -> str | None:
@@ -440,11 +577,11 @@ def _answer(ctx: _Ctx, form: ComplaintForm, asked: str | None, r: NLUResult, tex
                 if asked in form.skipped:
                     form.skipped.remove(asked)
                 st.get("tries", {}).pop(asked, None)
-                if asked == "description":
-                    form.absorb(r)
-                elif asked != "alert_phone":
+                if asked != "alert_phone":
                     form.absorb(r)  # an answer may also say where or when
                 _maybe_resolve_station(form)
+                _settle(form, "district" if asked == "district" else "station")
+                st.setdefault("answered", []).append(asked)
             else:
                 tries = st.setdefault("tries", {})
                 tries[asked] = tries.get(asked, 0) + 1
@@ -508,7 +645,12 @@ def _finish(ctx: _Ctx, form: ComplaintForm) -> None:
     ctx.complaint = draft
     st.update(_base_state(st))
     st.pop("attachments", None)
-    ctx.say("done")
+    lang = ctx.lang
+    sla = z.sla
+    deadline = t("minutes", lang, n=f"{sla.emergency_minutes:g}") if draft.emergency else \
+        t("hours", lang, n=f"{sla.hours:g}") if sla.hours >= 1 else t("minutes", lang, n=f"{sla.hours * 60:g}")
+    by_sms = ctx.msg.channel in ("sms", "voice") or bool(extra.get("alert_phone"))
+    ctx.say("done", ref="{ref}", via=t("via_sms" if by_sms else "via_chat", lang), deadline=deadline)
     if draft.emergency:
         ctx.say("emergency")
 
@@ -567,10 +709,21 @@ def _on_button(ctx: _Ctx, bid: str, text: str) -> None:
     if bid.startswith("d:") and asked == "district":
         form.slots["district"] = bid[2:]
         _maybe_resolve_station(form)
-    elif bid.startswith("c:") and asked == "category":
+    elif bid.startswith("g:") and asked == "category":
+        pick = pick_in_group(bid[2:], form.slots.get("description") or text)
+        if pick is None:
+            form.slots["category_group"] = bid[2:]  # ask which of the group's categories
+            ctx.reply(form.ask("category", ctx.lang))
+            return
+        form.slots["category"] = pick
+        form.slots.pop("category_group", None)
+        _settle(form)
+        st.setdefault("answered", []).append("category")
+    elif bid.startswith("c:") and asked == "category" and bid[2:] in get_zone().category_by_key:
         form.slots["category"] = bid[2:]
-        if get_zone().category_by_key[bid[2:]].confidential:
-            form.slots["confidential"] = True
+        form.slots.pop("category_group", None)
+        _settle(form)
+        st.setdefault("answered", []).append("category")
     elif asked == "alert_phone" and bid == "no":
         form.skipped.append("alert_phone")
     else:
@@ -681,7 +834,10 @@ def _status(ctx: _Ctx, r: NLUResult) -> None:
 
 def _status_line(tk: dict[str, Any], lang: str) -> str:
     status = STATUS.get(str(tk.get("status")), {}).get(lang, str(tk.get("status")))
-    officer = t("officer", lang, officer=tk["officer"]) if tk.get("officer") else ""
+    off = tk.get("officer")
+    if isinstance(off, dict):
+        off = f"{off.get('name') or ''} ({off['phone']})" if off.get("phone") else (off.get("name") or "")
+    officer = t("officer", lang, officer=off) if off else ""
     due = tk.get("due_at")
     if isinstance(due, datetime):
         due = due.astimezone(timezone(timedelta(hours=5, minutes=30))).strftime("%d-%m %H:%M")
@@ -719,6 +875,17 @@ def _feedback(ctx: _Ctx, r: NLUResult | None, start: bool = False, button: str |
             ctx.say("status_none")
             return
         fb["ref"] = pick["ref"]
+    if not fb.get("checked"):
+        tk = tv.find_ticket(fb["ref"])
+        if tk is None:
+            st.update(_base_state(st))
+            ctx.say("status_notfound")
+            return
+        if tk.get("status") not in ("disposed", "closed"):
+            st.update(_base_state(st))  # say so first: no rating, comment or officer asked for an open ticket
+            ctx.say("fb_not_disposed")
+            return
+        fb["checked"] = True
     stage = fb["stage"]
     if stage == "rating":
         rating = None

@@ -12,7 +12,7 @@ from datetime import datetime
 from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
-from bot.nlu import NLUResult, categorize, find_name, find_phone, resolve_places
+from bot.nlu import CATEGORY_THRESHOLD, NLUResult, categorize, category_ranking, find_name, find_phone, resolve_places
 from bot.texts import t
 from bot.textutil import clean, fold_devanagari, tokens
 from bot.types import Button, Reply
@@ -20,11 +20,12 @@ from zone import get_zone, messages
 
 SLOTS = ("description", "category", "district", "place", "incident", "name", "alert_phone")
 EDITABLE = ("description", "category", "place", "incident", "name")
-SKIP_RX = re.compile(
-    r"^(?:skip|chhodo|chodo|chhod do|छोड़ें|छोड़ो|छोड़ दो|pata nahi|pata nhi|nahi pata|nhi pata|नहीं पता|पता नहीं|"
+SKIP_RX = re.compile(fold_devanagari(
+    r"^(?:skip|chhodo|chodo|chhod do|chhodein|chhoden|chhodiye|chodein|choden|chodiye|chhod dijiye|chod dijiye|"
+    r"chhodo na|rehne do|rahne do|छोड़ें|छोड़ो|छोड़ दो|छोड़िए|रहने दो|pata nahi|pata nhi|nahi pata|nhi pata|नहीं पता|पता नहीं|"
     r"malum nahi|maloom nahi|मालूम नहीं|don'?t know|dont know|not sure|no idea|unknown|yaad nahi|याद नहीं|"
     r"nahi batana|nahi bataunga|nahi batungi|naam nahi batana|नाम नहीं बताना|नहीं बताना|prefer not|"
-    r"rather not|no name|anonymous|gupt|गुप्त|-)\b", re.I)
+    r"rather not|no name|anonymous|gupt|गुप्त|-)(?![\w\u0900-\u097F])"), re.I)
 _NO_RX = re.compile(r"^(?:no|nahi|nahin|nhi|na|nope|नहीं|ना|nahi chahiye|no thanks|नहीं चाहिए|n)\b", re.I)
 
 
@@ -54,9 +55,37 @@ def district_buttons(lang: str) -> list[Button]:
     return [Button(f"d:{d.key}", messages.name(d, lang)) for d in ds]
 
 
-def category_buttons(lang: str) -> list[Button]:
-    """Every category of the zone, in config order."""
-    return [Button(f"c:{c.key}", messages.name(c, lang)) for c in get_zone().categories]
+def category_menu(lang: str) -> Reply:
+    """The numbered list of category groups (keypad digits 1-9, "other" 0), as the registered SMS template.
+
+    The buttons are the groups in keypad order and "other" last, so the digit is the button's number
+    (and 0 means "other" too).
+    """
+    z = get_zone()
+    groups = z.groups_menu()
+    other = z.category_by_key["other"]
+    menu = ", ".join([f"{g.keypad} {messages.name(g, lang)}" for g in groups] + [f"0 {messages.name(other, lang)}"])
+    buttons = [Button(f"g:{g.key}", messages.name(g, lang)) for g in groups] + [Button("c:other",
+                                                                                       messages.name(other, lang))]
+    return Reply(messages.t("sms.category_menu", lang, menu=menu), buttons, listed=True)
+
+
+def group_menu(group: str, lang: str) -> Reply:
+    """The categories of one group as a numbered list."""
+    return Reply(t("category_which", lang),
+                 [Button(f"c:{c.key}", messages.name(c, lang)) for c in get_zone().group_categories(group)])
+
+
+def pick_in_group(group: str, text: str) -> str | None:
+    """The group's category the classifier prefers for ``text``, when it is clear (else None: ask)."""
+    members = {c.key for c in get_zone().group_categories(group)}
+    if len(members) == 1:
+        return next(iter(members))
+    ranked = [(k, p) for k, p in category_ranking(text) if k in members]
+    total = sum(p for _, p in ranked)
+    if ranked and total > 0 and ranked[0][1] / total >= 0.8:
+        return ranked[0][0]
+    return None
 
 
 def _clean_place(text: str) -> str:
@@ -115,7 +144,10 @@ class ComplaintForm:
         return Reply(t("ask_description", lang))
 
     def ask_category(self, lang: str) -> Reply:
-        return Reply(t("ask_category", lang), category_buttons(lang))
+        group = self.slots.get("category_group")
+        if group:
+            return group_menu(group, lang)
+        return category_menu(lang)
 
     def ask_district(self, lang: str) -> Reply:
         return Reply(t("ask_district", lang), district_buttons(lang))
@@ -146,9 +178,11 @@ class ComplaintForm:
                 self.skipped.remove(slot)
             got.append(slot)
 
-        if r.category and r.category_confidence >= 0.5:
+        if r.category and r.category != "other" and r.category_confidence >= CATEGORY_THRESHOLD:
             put("category", r.category, "category")
-            if z.category_by_key[r.category].confidential:
+            if got and got[-1] == "category":
+                s.pop("category_group", None)
+            if z.category_by_key[s["category"]].confidential:
                 s["confidential"] = True
         if r.district:
             if overwrite and s.get("district") != r.district and not r.station:
@@ -180,8 +214,8 @@ class ComplaintForm:
         return {"description": text}
 
     def validate_category(self, text: str, r: NLUResult, at: datetime) -> dict[str, Any] | None:
-        cat = r.category or categorize(text)[0]
-        return {"category": cat} if cat else None
+        cat, conf = (r.category, r.category_confidence) if r.category else categorize(text)
+        return {"category": cat} if cat and conf >= CATEGORY_THRESHOLD else None
 
     def validate_district(self, text: str, r: NLUResult, at: datetime) -> dict[str, Any] | None:
         if r.district:

@@ -34,14 +34,17 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 TOKEN_RE = re.compile(r"[\w\u0900-\u097F]+(?:[-'][\w\u0900-\u097F]+)*")
 
 
-def clean(text: str | None) -> str:
-    """NFC-normalise, drop NUL, bidi and zero-width characters, collapse whitespace, cap the length."""
+def clean(text: str | None, limit: int | None = MAX_NLU_CHARS) -> str:
+    """NFC-normalise, drop NUL, bidi and zero-width characters, collapse whitespace, cap the length.
+
+    ``limit`` caps what the NLU reads; the citizen's own words are kept whole (``limit=None``).
+    """
     if not text:
         return ""
     t = unicodedata.normalize("NFC", str(text)).replace("\x00", "").translate(_INVISIBLE)
     t = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in t)
     t = re.sub(r"\s+", " ", t).strip()
-    return t[:MAX_NLU_CHARS]
+    return t if limit is None else t[:limit]
 
 
 def fold_devanagari(text: str) -> str:
@@ -110,6 +113,39 @@ def phonetic_key(text: str) -> str:
     return re.sub(r"(.)\1+", r"\1", t)
 
 
+_EN_SUFFIX = re.compile(r"(?<=[a-z]{3})(?:ing|ed|es|s)$")
+_HI_SUFFIX = re.compile(r"(?<=[a-z]{3})(?:ion|ian|on|en|ein|ain)$")
+
+
+def stem_key(word: str) -> str:
+    """A word's phonetic key with light stemming: English -ing/-ed/-s, Hindi oblique plural -on/-en/-iyan."""
+    k = phonetic_key(word)
+    if not k:
+        return k
+    if word.isascii():
+        k = _EN_SUFFIX.sub("", k)
+    return _HI_SUFFIX.sub("", k)
+
+
+def skeleton(key: str) -> str:
+    """A key's consonants (its first letter kept): mobile, mobail, moblie and मोबाइल share 'mbl'."""
+    return key[:1] + re.sub(r"[aeiou]", "", key[1:]) if key else key
+
+
+@lru_cache(maxsize=4096)
+def normal_form(text: str) -> str:
+    """The one normalised form the classifiers read: Devanagari and Latin spellings of a word meet.
+
+    Three parts, space-separated: the text lower-cased and romanised (nukta-folded), each word's
+    stemmed phonetic key, and each key's consonant skeleton. "मेरा मोबाइल चोरी", "mera mobail chori" and
+    "mra moble chri" share most of their keys and skeletons.
+    """
+    t = romanize(fold_devanagari(text.lower()))
+    words = [w for w in TOKEN_RE.findall(t) if not w.isdigit()]
+    keys = [k for k in (stem_key(w) for w in words) if k]
+    return " ".join([t, "|", " ".join(keys), "|", " ".join(skeleton(k) for k in keys)])
+
+
 def tokens(text: str) -> list[str]:
     """Word tokens (Latin, digits or Devanagari)."""
     return TOKEN_RE.findall(text)
@@ -126,6 +162,20 @@ _EN = set(
     "please help want file complaint status stolen yesterday today morning evening night was has "
     "have been it this that what where when how who which lost harassing harassment fraud my name "
     "hello hi thanks thank yes no not cancel english".split())
+
+
+_OTHER_SCRIPTS = re.compile(
+    r"[\u0600-\u06FF\u0750-\u077F\u0980-\u09FF\u0A00-\u0A7F\u0A80-\u0AFF\u0B00-\u0B7F\u0B80-\u0BFF"
+    r"\u0C00-\u0C7F\u0C80-\u0CFF\u0D00-\u0D7F\u0400-\u04FF\u4E00-\u9FFF]")
+
+
+def other_script(text: str) -> bool:
+    """True when most letters are in a script the zone does not read (Urdu/Arabic, Bengali, Gurmukhi,
+    Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam, Cyrillic, Chinese)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return False
+    return sum(1 for ch in letters if _OTHER_SCRIPTS.match(ch)) > len(letters) / 2
 
 
 def guess_language(text: str) -> str | None:

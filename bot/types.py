@@ -53,10 +53,11 @@ class Reply:
 
     text: str
     buttons: list[Button] = field(default_factory=list)
+    listed: bool = False  # the text already lists the buttons by number (a registered SMS template)
 
     def as_text(self) -> str:
         """The reply with its buttons as numbered text ("1. हाँ  2. नहीं")."""
-        if not self.buttons:
+        if not self.buttons or self.listed:
             return self.text
         opts = "  ".join(f"{i}. {b.title}" for i, b in enumerate(self.buttons, 1))
         return f"{self.text}\n{opts}"

@@ -6,6 +6,7 @@ state, and — when the engine hands over a finished complaint — the ticket an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -169,7 +170,7 @@ def _register(session: Session, msg: Incoming, cit: Citizen, turn, now: datetime
     _link_dialogue(session, cit, c, now)  # the same transaction: the ticket never exists without its turns
     replies = list(turn.replies)
     if any("{ref}" in r.text for r in replies):
-        replies = [Reply(r.text.replace("{ref}", c.ref), r.buttons) for r in replies]
+        replies = [dataclasses.replace(r, text=r.text.replace("{ref}", c.ref)) for r in replies]
     else:
         replies.append(Reply(REGISTERED[messages.language(c.language)].format(ref=c.ref)))
     return c, replies

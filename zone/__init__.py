@@ -157,6 +157,16 @@ class Category(_Strict):
     confidential: bool = False
     route: Route = Route()
     escalate_from: str | None = None
+    group: str | None = None  # a category_groups key; None only for "other"
+
+
+class CategoryGroup(_Strict):
+    """A group of categories the citizen can choose by one keypad digit when the bot cannot tell."""
+
+    key: str = Field(pattern=r"^[a-z_]+$")
+    keypad: int = Field(ge=1, le=9)
+    name_en: str
+    name_hi: str
 
 
 class Outcome(_Strict):
@@ -236,6 +246,7 @@ class Zone(_Strict):
     confidential_unmask_roles: list[str] = ["sp", "ssp", "dcp", "jcp", "cp", "ig_zone"]
     districts: list[District]
     categories: list[Category]
+    category_groups: list[CategoryGroup] = []
     outcomes: dict[str, Outcome]
     templates: dict[str, Template]  # from config.yaml: name -> {dlt_template_id}; the texts are sms.<name>
     whatsapp_templates: dict[str, WhatsAppTemplate] = {}
@@ -290,6 +301,20 @@ class Zone(_Strict):
                 raise ValueError(f"closing.categories: unknown category '{c}'")
         if "other" not in cats:
             raise ValueError("categories: the catch-all category 'other' is missing")
+        groups = {g.key for g in self.category_groups}
+        if len(groups) != len(self.category_groups):
+            raise ValueError("category_groups: a group key is used twice")
+        if len({g.keypad for g in self.category_groups}) != len(self.category_groups):
+            raise ValueError("category_groups: a keypad digit is used twice")
+        for i, c in enumerate(self.categories):
+            if c.group is not None and c.group not in groups:
+                raise ValueError(f"categories[{i}].group: unknown group '{c.group}' (category_groups lists "
+                                 f"{', '.join(sorted(groups)) or 'none'})")
+            if self.category_groups and c.group is None and c.key != "other":
+                raise ValueError(f"categories[{i}].group: category '{c.key}' has no group")
+        for g in self.category_groups:
+            if not any(c.group == g.key for c in self.categories):
+                raise ValueError(f"category_groups: group '{g.key}' has no category")
         sms = messages.section(messages.SMS)
         for name in sms:
             if name not in self.templates:
@@ -314,6 +339,14 @@ class Zone(_Strict):
     @cached_property
     def category_by_key(self) -> dict[str, Category]:
         return {c.key: c for c in self.categories}
+
+    def groups_menu(self) -> list[CategoryGroup]:
+        """The category groups in keypad order."""
+        return sorted(self.category_groups, key=lambda g: g.keypad)
+
+    def group_categories(self, group: str) -> list[Category]:
+        """The categories of one group, in config order."""
+        return [c for c in self.categories if c.group == group]
 
     @cached_property
     def station_by_code(self) -> dict[str, Station]:

@@ -96,8 +96,11 @@ def test_fast_inference_matches_scikit_learn():
     for (_, vec), analyze in zip(model.steps[0][1].transformer_list, fast._analyzers, strict=True):
         ref = vec.build_analyzer()
         assert all(ref(t) == analyze(t) for t in texts)
+    fast.temperature = 0.3
     got = np.array([fast.proba(t) for t in texts])
-    assert np.allclose(got, model.predict_proba(texts), atol=1e-9)
+    scores = model.decision_function(texts) / 0.3  # the SVM's scores, softmax at the fitted temperature
+    want = np.exp(scores - scores.max(axis=1, keepdims=True))
+    assert np.allclose(got, want / want.sum(axis=1, keepdims=True), atol=1e-9)
 
 
 def test_cache_builds_once_reloads_and_survives_corruption(tmp_path, settings_env, caplog):

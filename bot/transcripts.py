@@ -1,0 +1,56 @@
+"""The sample conversations README.md shows, replayed through the current engine.
+
+``python -m bot.transcripts`` prints them as README's Markdown. tests/bot/test_transcripts.py fails when
+README.md does not hold exactly what this prints, so the examples are real transcripts of the build.
+The reference a real conversation gets from the database is shown as ``KNP-7F3K9Q``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from bot.engine import handle
+from bot.types import Inbound
+
+IST = timezone(timedelta(hours=5, minutes=30))
+START = datetime(2026, 3, 12, 10, 0, tzinfo=IST)
+REF = "KNP-7F3K9Q"
+
+CONVERSATIONS: list[tuple[str, str, list[str]]] = [
+    ("Hindi (Hinglish), everything in the first message", "whatsapp",
+     ["mera phone kal shaam Rawatpur bus stand pe chori ho gaya", "Ramesh Kumar", "1"]),
+    ("English, a confidential complaint", "whatsapp",
+     ["someone keeps following my sister near Kakadeo", "yesterday 7 pm", "Anjali Verma", "yes"]),
+    ("Hindi by SMS, the type asked by number, a district corrected", "sms",
+     ["मुझे शिकायत दर्ज करनी है", "मोहल्ले में कुछ लोग परेशान करते हैं", "3", "इटावा", "इटावा नहीं, औरैया",
+      "बस स्टैंड", "कल शाम", "छोड़ें", "1"]),
+]
+
+
+def replay(channel: str, lines: list[str]) -> list[tuple[str, str]]:
+    """(who, text) pairs of one conversation through the engine."""
+    state: dict = {}
+    out: list[tuple[str, str]] = []
+    for i, line in enumerate(lines):
+        turn = handle(Inbound(channel, START + timedelta(minutes=i), line, phone="+919800000001"), state)
+        state = turn.state
+        out.append(("citizen", line))
+        out += [("bharosa", r.as_text().replace("{ref}", REF)) for r in turn.replies]
+    return out
+
+
+def markdown() -> str:
+    """README's "Sample conversations" blocks."""
+    parts = []
+    for title, channel, lines in CONVERSATIONS:
+        body = []
+        for who, text in replay(channel, lines):
+            head, *rest = text.split("\n")
+            body.append(f"{who}: {head}")
+            body += [" " * (len(who) + 2) + x for x in rest]
+        parts.append(f"#### {title}\n\n```\n" + "\n".join(body) + "\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
