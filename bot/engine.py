@@ -302,8 +302,16 @@ def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
     st = ctx.state
     low = st.get("oos", 0)
     intent = r.intent
-    if intent == "file_complaint" or (r.category and r.category != "other"
-                                       and r.category_confidence >= CATEGORY_THRESHOLD and len(tokens(text)) >= 3):
+    if intent == "check_status" and (r.intent_confidence >= 0.5 or r.ticket_ref):
+        st["oos"] = 0
+        _status(ctx, r)
+        return
+    if intent == "give_feedback" and (r.intent_confidence >= 0.5 or r.rating is not None):
+        st["oos"] = 0
+        _feedback(ctx, r, start=True)
+        return
+    if intent == "file_complaint" and (r.intent_confidence >= 0.4 or r.category_confidence >= 0.5) \
+            or (r.category_sure and len(tokens(text)) >= 3):
         _start_complaint(ctx, r)
         return
     if intent == "check_status":
@@ -322,7 +330,8 @@ def _idle(ctx: _Ctx, r: NLUResult, text: str) -> None:
         st["oos"] = 0
         ctx.say("help", _menu(ctx.lang))
         return
-    if ctx.msg.kind == "transcript" and (r.district or r.station or r.category or len(r.text.split()) >= 8):
+    if ctx.msg.kind == "transcript" and (r.district or r.station or r.category_confidence >= 0.5
+                                         or len(r.text.split()) >= 8):
         # Someone who speaks to a police complaint line is almost always complaining, and may be unable to
         # type: a voice note the classifier cannot place but which names a place or a category, or says
         # enough, starts the complaint with what was heard instead of a menu and "write what happened".
@@ -382,6 +391,14 @@ def _settle(form: ComplaintForm, prefer: str = "station") -> None:
             s["district"] = stn.district
     elif stn and not s.get("district"):
         s["district"] = stn.district
+    if s.get("district") and not s.get("station_code") and (s.get("place") or s.get("description")):
+        # a station name that needed its district ("Kotwali", "Sadar") is found once the district is known
+        from bot.nlu import resolve_places
+
+        said = " ".join(x for x in (s.get("place"), s.get("description")) if x)
+        found = resolve_places(said[:600], s["district"])["station"]
+        if found and z.station_by_code[found].district == s["district"]:
+            s["station_code"] = found
     cat = z.category_by_key.get(s.get("category") or "")
     if cat and cat.confidential:
         s["confidential"] = True
@@ -769,8 +786,11 @@ def _emergency(ctx: _Ctx, r: NLUResult, text: str) -> None:
         return
     st.update(_base_state(st))
     st["mode"] = "emergency"
-    st["slots"] = {"description": text, "emergency": True}
+    st["slots"] = {"description": clean(ctx.msg.text, limit=None) or text, "emergency": True}
     ComplaintForm(st, ctx.msg.channel, ctx.msg.phone).absorb(r)
+    if not st["slots"].get("category") and r.category and r.category != "other":
+        st["slots"]["category"] = r.category  # no question in danger: the best guess, the cell corrects it
+    _settle(ComplaintForm(st, ctx.msg.channel, ctx.msg.phone))
     ctx.say("emergency_offer", _yes_no(ctx.lang))
 
 

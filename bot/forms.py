@@ -178,7 +178,7 @@ class ComplaintForm:
                 self.skipped.remove(slot)
             got.append(slot)
 
-        if r.category and r.category != "other" and r.category_confidence >= CATEGORY_THRESHOLD:
+        if r.category and r.category_sure:
             put("category", r.category, "category")
             if got and got[-1] == "category":
                 s.pop("category_group", None)

@@ -2,7 +2,7 @@
 
 ``python -m bot.transcripts`` prints them as README's Markdown. tests/bot/test_transcripts.py fails when
 README.md does not hold exactly what this prints, so the examples are real transcripts of the build.
-The reference a real conversation gets from the database is shown as ``KNP-7F3K9Q``.
+The reference a real conversation gets from the database is shown as ``<district prefix>-7F3K9Q``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 from bot.engine import handle
 from bot.types import Inbound
+from zone import get_zone
 
 IST = timezone(timedelta(hours=5, minutes=30))
 START = datetime(2026, 3, 12, 10, 0, tzinfo=IST)
-REF = "KNP-7F3K9Q"
+REF = "7F3K9Q"  # a reference's code; its prefix is the complaint's district's
 
 CONVERSATIONS: list[tuple[str, str, list[str]]] = [
     ("Hindi (Hinglish), everything in the first message", "whatsapp",
@@ -22,7 +23,7 @@ CONVERSATIONS: list[tuple[str, str, list[str]]] = [
     ("English, a confidential complaint", "whatsapp",
      ["someone keeps following my sister near Kakadeo", "yesterday 7 pm", "Anjali Verma", "yes"]),
     ("Hindi by SMS, the type asked by number, a district corrected", "sms",
-     ["मुझे शिकायत दर्ज करनी है", "मोहल्ले में कुछ लोग परेशान करते हैं", "3", "इटावा", "इटावा नहीं, औरैया",
+     ["मुझे शिकायत दर्ज करनी है", "मोहल्ले में कुछ लोग परेशान करते हैं", "7", "इटावा", "इटावा नहीं, औरैया",
       "बस स्टैंड", "कल शाम", "छोड़ें", "1"]),
 ]
 
@@ -34,8 +35,10 @@ def replay(channel: str, lines: list[str]) -> list[tuple[str, str]]:
     for i, line in enumerate(lines):
         turn = handle(Inbound(channel, START + timedelta(minutes=i), line, phone="+919800000001"), state)
         state = turn.state
+        d = get_zone().district_by_key.get(turn.complaint.district or "") if turn.complaint else None
+        ref = f"{d.ref_prefix if d else 'KNP'}-{REF}"
         out.append(("citizen", line))
-        out += [("bharosa", r.as_text().replace("{ref}", REF)) for r in turn.replies]
+        out += [("bharosa", r.as_text().replace("{ref}", ref)) for r in turn.replies]
     return out
 
 
