@@ -701,7 +701,8 @@ _HURT = _rx(r"ghayal|ghaayal|घायल|injur|hurt|bleed|khoon|khun|खून|
                    r"serious|gambhir|गंभीर|mar gay|मर गय|dead|died|ambulance|एम्बुलेंस|sadak pe pad|pade hain|"
                    r"पड़े हैं|pada hai|पड़ा है|tadap|तड़प")
 _CHILD = _rx(
-    _W + r"(?:bachch\w*|bacch\w*|bache|bachi|bacha|bachha|बच्च[\u0900-\u097F]*|child\w*|kids?|sons?|daughters?|ladk[aei]|"
+    _W + r"(?:bachch\w*|bacch\w*|bache|bachi|bacha|bachha|बच्च[\u0900-\u097F]*|child\w*|kids?|sons?|daughters?|"
+    r"ladk[aei]|"
     r"लड़क[ाीे]|beti|beta|bete|बेटी|बेटा|bhai|bhen|behen|bahan|भाई|बहन|pot[aei]|पोत[ाी]|nati|नाती|wife|biwi|"
     r"patni|पत्नी|girl|boy|ladies|aurat|औरत|mahila|महिला)" + _E)
 _TAKEN = _rx(r"utha(?:kar| kar|ke| ke)? le (?:gay|ja rah)|उठा(?:कर| कर| के)? ले (?:गय|गए|जा रह)|"
@@ -709,7 +710,8 @@ _TAKEN = _rx(r"utha(?:kar| kar|ke| ke)? le (?:gay|ja rah)|उठा(?:कर| �
                     r"gaadi me (?:daal|bitha)|गाड़ी में (?:डाल|बिठा)")
 _MISSING = _rx(r"missing|lapata|laapata|laapta|lapta|लापता|gum ho|गुम हो|gayab|गायब|kho gay|खो गय|"
                       r"nahi mil rah|nahin mil rah|नहीं मिल रह|not found|can't find|cannot find|ghar nahi aa|"
-                      r"ghar nahi laut|घर नहीं आ|घर नहीं लौट|not come home|not returned|hasn't come|nahi aaya|nahi aayi|nahin aaya|"
+                      r"ghar nahi laut|घर नहीं आ|घर नहीं लौट|not come home|not returned|hasn't come|nahi aaya|nahi aayi|"
+                      r"nahin aaya|"
                       r"nahin aayi|nhi aaya|nhi aayi|नहीं आया|नहीं आई|not back|hasn't returned|not reached")
 _RECENT = _rx(r"ghante|ghanton|ghanto|घंटे|घंटों|hours?|subah se|shaam se|dopahar se|सुबह से|शाम से|"
                      r"दोपहर से|since (?:morning|evening|afternoon|noon)|school se|tuition se|abhi|अभी|aaj|आज|"

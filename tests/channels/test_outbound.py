@@ -150,7 +150,9 @@ def test_permanent_error_is_recorded_not_retried(db, app, recorder, code, status
 
 SAMPLE = {"ref": "KNP-7F3K9Q", "station": "कोतवाली", "due": "22/11 18:30", "officer": "उप निरीक्षक राम सिंह",
           "phone": "+919839000111", "outcome": "समाधान हो गया", "rank": "पुलिस उपायुक्त", "category": "मोबाइल चोरी",
-          "note": "गोपनीय। ", "district": "कानपुर नगर", "code": "482913", "rating": "4", "by": "23/11 10:00"}
+          "note": "गोपनीय। ", "district": "कानपुर नगर", "code": "482913", "rating": "4", "by": "23/11 10:00",
+          "menu": "1 चोरी/गुम, 2 महिला/बच्चे, 3 घरेलू, 4 ज़मीन/पड़ोसी, 5 ऑनलाइन ठगी, 6 धमकी, 7 शोर/उपद्रव, 8 यातायात, "
+                  "9 पुलिस, 0 अन्य"}
 
 
 @pytest.mark.parametrize("name", sorted(get_zone().templates))

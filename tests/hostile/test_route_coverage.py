@@ -35,7 +35,8 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("/console/login", "POST"): ("public", "sign-in: password + TOTP, throttled (tests/console/test_auth.py)"),
     ("/console/logout", "POST"): ("public", "ends whatever session the cookie names; CSRF-checked"),
     ("/console/language", "POST"): ("public", "the console's language for this browser, in the session only; "
-                                              "CSRF-checked, an unknown language a 400 (tests/console/test_language.py)"),
+                                              "CSRF-checked, an unknown language a 400 "
+                                              "(tests/console/test_language.py)"),
     # Open311: public by the standard; complaint_filter(PUBLIC) and access(PUBLIC, c) decide what it shows
     ("/open311/v2/discovery.<fmt>", "GET"): ("public", "Open311 discovery document"),
     ("/open311/v2/services.<fmt>", "GET"): ("public", "the categories"),
