@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from bot.forms import EDITABLE, ComplaintForm, is_skip, nearest_station, pick_in_group
@@ -362,12 +363,8 @@ def _start_complaint(ctx: _Ctx, r: NLUResult) -> None:
 
 
 _REQUEST_WORDS = frozenset(
-    "shikayat sikayat shikayet shikait complaint complain complains report fir darj dard karni karna karwani karwana "
-    "karani karana likhwani likhwana likhani likhana likhvani hai h he hain mujhe muje mujhko mera meri hum humko "
-    "hame hamein ek kar kr krni krna chahta chahti chahte hu hoon hun please pls plz sir ji madam bhai bhaiya "
-    "sahab i want to file a an lodge register make need would like my new nayi nai ek police thane thana "
-    "शिकायत दर्ज करनी करना करानी कराना लिखवानी लिखवाना है हैं मुझे मेरी मेरा हमें एक कर करवानी चाहता चाहती हूँ हूं "
-    "रिपोर्ट एफआईआर नई पुलिस थाने जी सर".split())
+    w for line in (Path(__file__).parent / "data" / "request_words.txt").read_text(encoding="utf-8").splitlines()
+    if not line.startswith("#") for w in line.split())
 
 
 def _generic(r: NLUResult) -> bool:

@@ -8,6 +8,9 @@ The reference a real conversation gets from the database is shown as ``<district
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
 
 from bot.engine import handle
 from bot.types import Inbound
@@ -18,14 +21,8 @@ START = datetime(2026, 3, 12, 10, 0, tzinfo=IST)
 REF = "7F3K9Q"  # a reference's code; its prefix is the complaint's district's
 
 CONVERSATIONS: list[tuple[str, str, list[str]]] = [
-    ("Hindi (Hinglish), everything in the first message", "whatsapp",
-     ["mera phone kal shaam Rawatpur bus stand pe chori ho gaya", "Ramesh Kumar", "1"]),
-    ("English, a confidential complaint", "whatsapp",
-     ["someone keeps following my sister near Kakadeo", "yesterday 7 pm", "Anjali Verma", "yes"]),
-    ("Hindi by SMS, the type asked by number, a district corrected", "sms",
-     ["मुझे शिकायत दर्ज करनी है", "मोहल्ले में कुछ लोग परेशान करते हैं", "7", "इटावा", "इटावा नहीं, औरैया",
-      "बस स्टैंड", "कल शाम", "छोड़ें", "1"]),
-]
+    (c["title"], c["channel"], [str(x) for x in c["citizen"]])
+    for c in yaml.safe_load((Path(__file__).parent / "data" / "transcripts.yml").read_text(encoding="utf-8"))]
 
 
 def replay(channel: str, lines: list[str]) -> list[tuple[str, str]]:

@@ -98,7 +98,8 @@ def test_one_rule_for_the_language():
     assert messages.t("bot.welcome", "hi") == messages.entry("bot.welcome")["hi"]
     for unknown in (None, "", "fr", "EN"):
         assert messages.t("bot.welcome", unknown) == messages.entry("bot.welcome")[messages.DEFAULT]
-    assert "KNP-7F3K9Q" in messages.t("bot.done", "en", ref="KNP-7F3K9Q")
+    done = messages.t("bot.done", "en", ref="KNP-7F3K9Q", via="by SMS", deadline="24 hours")
+    assert "KNP-7F3K9Q" in done and "{" not in done
 
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for pkg in
