@@ -662,8 +662,10 @@ _NOW = _rx(
     r"chal raha|chal rahe|चल रही|चल रहा|चल रहे")
 _DANGER = _rx(
     r"maar|mar rah|maar rah|peet|pit rah|pitai|पिटाई|मार|पीट|hamla|hamle|हमला|attack|beat|hitting|hit me|stab|"
-    r"chaku|chaaku|chhura|knife|चाकू|छुरा|goli|गोली|firing|fire kar|फायरिंग|gun|pistol|katta|kattaa|tamancha|"
-    r"bandook|bandooq|banduk|बंदूक|तमंचा|कट्टा|weapon|hathiyar|हथियार|loot|लूट|robbery|robbing|rob |dacoit|daka|"
+    r"chaku|chaaku|chhura|knife|चाकू|छुरा|goli|गोली|firing|fire kar|फायरिंग|gun|pistol|पिस्तौल|katta|kattaa|tamanch|"
+    r"lathi|laathi|लाठी|lathiyan|danda|dande|डंडे|डंडा|talwar|तलवार|armed|"
+    r"breaking (?:the |a |open )?(?:lock|door|gate|window|shutter)|tala tod|taala tod|ताला तोड़|"
+    r"bandook|bandooq|banduk|बंदूक|तमंचा|तमंचे|कट्टा|weapon|hathiyar|हथियार|loot|लूट|robbery|robbing|rob |dacoit|daka|"
     r"dakait|डकैती|डाका|ghus|घुस|break(?:ing)? in|broke in|intruder|kidnap|apharan|अपहरण|agwa|zabardasti|"
     r"जबरदस्ती|ज़बरदस्ती|aag|आग|fire|jal raha|jal rahi|जल रहा|जल रही|accident|एक्सीडेंट|durghatna|दुर्घटना|ghayal|"
     r"ghaayal|घायल|injur|bleed|khoon|khun|खून|danga|दंगा|riot|ladai|larai|लड़ाई|jhagda|jhagra|झगड़ा|fight|"
@@ -680,13 +682,24 @@ _ALWAYS = _rx(
     r"suicide|sucide|suside|khudkushi|khudkhushi|aatmahatya|atmahatya|आत्महत्या|खुदकुशी|fansi laga|phansi laga|"
     r"फांसी लगा|फाँसी लगा|zeher kha|jahar kha|जहर खा|ज़हर खा|poison|kill (?:him|her|my|them)sel(?:f|ves)|"
     r"emergency|emergancy|emergncy|emerjency|emerjensi|इमरजेंसी|इमर्जेंसी|"
-    r"खून बह|bleeding|danga ho|दंगा हो|riot|pathrav|pathraav|पथराव|stone pelting|kidnap(?:ped|ping)|"
-    r"apharan ho|अपहरण हो|is dying|"
+    r"खून बह|bleeding|danga ho|दंगा हो|riot|pathrav|pathraav|पथराव|stone pelting|"
+    r"(?<!will be )(?<!would be )kidnap(?:ped|ping)|"
+    r"apharan ho|अपहरण हो|is dying|(?:are|is|got|people) trapped|fans? gaye|फंस गए|फँस गए|"
     r"(?:has|having|with|holding) an? (?:gun|pistol|knife|revolver|weapon)|"
     r"(?:paas|haath me|haath mein|hath me|हाथ में|पास) (?:pistol|katta|kattaa|tamancha|bandook|banduk|chaku|chaaku|"
     r"talwar|पिस्तौल|कट्टा|तमंचा|बंदूक|चाकू|तलवार)|mar jayega|"
     r"mar jaayegi|mar jayegi|मर जाएगा|मर जाएगी|breaking into|broken into my house right|"
-    r"gun point|gunpoint|bandook ki nok|बंदूक की नोक|chaku ki nok|चाकू की नोक|knife ?point")
+    r"gun point|gunpoint|bandook ki nok|बंदूक की नोक|chaku ki nok|चाकू की नोक|knife ?point|"
+    # someone hiding or shut in from an attacker, a weapon in hand at the door, an attempt going on
+    r"locked myself|locked (?:ourselves|herself|himself)|hiding (?:from|in|inside|upstairs)|we are hiding|"
+    r"(?:kamre|bathroom|room|store room|chhat|छत|कमरे|बाथरूम|रूम)\s*(?:me|mein|में)\s*(?:band|बंद)\s*"
+    r"(?:hu|hoon|hun|hain|hai|हूँ|हूं|हैं|है)|chhup[eai]? (?:hain|hu|hoon|hai|baithe)|"
+    r"(?:छुपे|छुपी|छुपा|छिपे|छिपी|छिपा) (?:हैं|हूँ|हूं|है|बैठे)|"
+    r"(?:pistol|पिस्तौल|katta|कट्टा|tamancha|तमंचा|tamanche|तमंचे|bandook|banduk|बंदूक|chaku|चाकू|talwar|तलवार|"
+    r"hathiyar|हथियार)\s*(?:lekar|leke|le kar|लेकर|ले कर|लिए|liye)|"
+    r"trying to (?:force|rape|kill|strangle|stab|break in)|force (?:him|her)self on|"
+    r"surrounded (?:our|my|the) (?:house|home|shop|car)|(?:have|has) surrounded|gher (?:liya|rakha|rahe)|"
+    r"घेर (?:लिया|रखा|रहे)")
 _PROGRESSIVE = _rx(
     r"(?:maar|mar|peet|pit|pitai kar|hamla kar|loot|looot|ghus|dhakka de|kheench|ghaseet|jala|chaku maar|"
     r"goli maar|goli chala|goliyan chala|fire kar|chhed|pichha kar|peecha kar|kheech|zabardasti(?: \w+){1,3})"
@@ -694,9 +707,10 @@ _PROGRESSIVE = _rx(
     r"(?:दरवाज़ा|दरवाजा|गेट|किवाड़)\s+(?:\S+\s+){0,3}तोड़|"
     r"(?:मार|पीट|हमला कर|लूट|घुस|जला|घसीट|खींच|छेड़|पीछा कर|गोली चला|फायर कर)\s*(?:रहा|रहे|रही)|"
     r"(?:is|are|am|they're|he's|she's) (?:beating|hitting|attacking|stabbing|shooting|robbing|looting|"
-    r"breaking|chasing|strangling|choking|burning|kidnapping|assaulting|threatening me with)|"
+    r"breaking|chasing|strangling|choking|burning|kidnapping|assaulting|firing|shooting at|threatening me with)|"
     r"being (?:beaten|attacked|hit|robbed|chased|kidnapped|assaulted|stabbed|followed)")
-_ACCIDENT = _rx(r"accident|एक्सीडेंट|दुर्घटना|durghatna|takkar|टक्कर|hit and run|collision|crash")
+_ACCIDENT = _rx(r"accident|एक्सीडेंट|दुर्घटना|durghatna|takkar|टक्कर|hit and run|collision|crash|overturn|"
+                r"palat gay|palat gai|पलट गय|पलट गई|पलटी")
 _HURT = _rx(r"ghayal|ghaayal|घायल|injur|hurt|bleed|khoon|khun|खून|behosh|बेहोश|unconscious|"
                    r"serious|gambhir|गंभीर|mar gay|मर गय|dead|died|ambulance|एम्बुलेंस|sadak pe pad|pade hain|"
                    r"पड़े हैं|pada hai|पड़ा है|tadap|तड़प")
@@ -704,8 +718,10 @@ _CHILD = _rx(
     _W + r"(?:bachch\w*|bacch\w*|bache|bachi|bacha|bachha|बच्च[\u0900-\u097F]*|child\w*|kids?|sons?|daughters?|"
     r"ladk[aei]|"
     r"लड़क[ाीे]|beti|beta|bete|बेटी|बेटा|bhai|bhen|behen|bahan|भाई|बहन|pot[aei]|पोत[ाी]|nati|नाती|wife|biwi|"
-    r"patni|पत्नी|girl|boy|ladies|aurat|औरत|mahila|महिला)" + _E)
+    r"patni|पत्नी|girl|boy|ladies|aurat|औरत|mahila|महिला|bhatij\w*|bhanj\w*|भतीज[\u0900-\u097F]*|"
+    r"भांज[\u0900-\u097F]*|nephew|niece)" + _E)
 _TAKEN = _rx(r"utha(?:kar| kar|ke| ke)? le (?:gay|ja rah)|उठा(?:कर| कर| के)? ले (?:गय|गए|जा रह)|"
+                    r"bahla[- ]?phusla|behla[- ]?phusla|बहला[- ]?फुसला|"
                     r"le ja rah|ले जा रह|taking (?:her|him) away|dragging|"
                     r"gaadi me (?:daal|bitha)|गाड़ी में (?:डाल|बिठा)")
 _MISSING = _rx(r"missing|lapata|laapata|laapta|lapta|लापता|gum ho|गुम हो|gayab|गायब|kho gay|खो गय|"
@@ -714,6 +730,8 @@ _MISSING = _rx(r"missing|lapata|laapata|laapta|lapta|लापता|gum ho|ग�
                       r"nahin aaya|"
                       r"nahin aayi|nhi aaya|nhi aayi|नहीं आया|नहीं आई|not back|hasn't returned|not reached")
 _RECENT = _rx(r"ghante|ghanton|ghanto|घंटे|घंटों|hours?|subah se|shaam se|dopahar se|सुबह से|शाम से|"
+                     r"\d+\s*(?:baje|बजे)\s*se|\d+\s*(?:baje|बजे)\s*से|(?:kal|parso|parson|कल|परसों)\s*"
+                     r"(?:subah|shaam|raat|dopahar|सुबह|शाम|रात|दोपहर)\s*(?:se|से)|"
                      r"दोपहर से|since (?:morning|evening|afternoon|noon)|school se|tuition se|abhi|अभी|aaj|आज|"
                      r"today|tonight|raat se|रात से")
 _HABIT = _rx(_W + r"(?:roz|rooj|roj|rozana|daily|everyday|every day|every night|har din|har roz|har raat|"
@@ -722,12 +740,29 @@ _HABIT = _rx(_W + r"(?:roz|rooj|roj|rozana|daily|everyday|every day|every night|
 _PAST = _rx(_W + r"(?:kal|कल|parso|parson|परसों|yesterday|last (?:night|week|month|year)|tha|thi|थी|था|"
                    r"थे|was|were|had|ago|pehle|pahle|पहले|pichle|pichhle|पिछले|din se|dino se|दिन से|दिनों से|"
                    r"hafte|हफ्ते|mahine|महीने|week|month)" + _E)
+_PRESENT = re.compile(r"\s*(?:है|हैं|हूँ|हूं|hai|hain|h|hu|hoon|hun)(?![\w\u0900-\u097F])", re.I)
 _STILL = _rx(_W + r"(?:abhi bhi|ab bhi|abhi tak jaari|still|अभी भी|अब भी)" + _E)
 
 
 _ONGOING = _rx(r"(?:\d+|do|teen|char|paanch|kai|two|three|four|several|many|few)\s+(?:din|dino|dinon|hafte|hafton|"
                r"mahine|mahino|mahinon|saal|days?|weeks?|months?|years?|दिन|दिनों|हफ्ते|हफ़्ते|महीने|महीनों|साल)"
                r"|since (?:\d+|last|many|several)|for (?:the )?(?:last|past) |से लगातार")
+
+
+_ONGOING_LONG = _rx(r"(?:\d+|kai|several|many)\s+(?:mahine|mahino|mahinon|saal|months?|years?|महीने|महीनों|साल)\s*"
+                    r"(?:se|से|tak|तक|ago|pehle|पहले)|for (?:the )?(?:last |past )?(?:\d+|several|many) (?:months|years)")
+# things that go missing ("स्कूटी गायब थी"): then a boy seen on CCTV is not a missing child
+_THING = _rx(r"phone|mobile|फोन|मोबाइल|scooty|scooter|स्कूटी|activa|एक्टिवा|bike|बाइक|motorcycle|gaadi|गाड़ी|"
+             r"car|cycle|साइकिल|purse|पर्स|wallet|bag|बैग|saman|samaan|सामान|chori|चोरी|stolen|theft|paise|पैसे")
+_THREATENED = _rx(r"will be|would be|warna|varna|nahi to|nahin to|वरना|नहीं तो|otherwise|dhamki|धमकी|threat|demand")
+_ABDUCTED = _rx(r"kidnap|apharan|अपहरण|agwa|अगवा|bahla[- ]?phusla|behla[- ]?phusla|बहला[- ]?फुसला|"
+                r"utha(?:kar| kar|ke| ke)? le gay|उठा(?:कर| कर| के)? ले गय")
+# a violent verb in the present progressive ("वो दरवाज़ा पीट रहा है"): danger now, whatever else was said before
+
+
+def _present_danger(t: str) -> bool:
+    return any(m.group(0)[:1].isascii() and m.group(0).split()[0] in ("is", "are", "am", "they're", "he's", "she's")
+               or _PRESENT.match(t, m.end()) for m in _PROGRESSIVE.finditer(t))
 
 
 _ELONGATED = re.compile(r"(.)\1{2,}")
@@ -761,7 +796,12 @@ def emergency_cue(text: str) -> bool:
     now = bool(_NOW.search(t))
     if _ALWAYS.search(t) and not (past and not now):
         return True
-    if past or habitual and not now:
+    person = bool(_CHILD.search(t))
+    if person and not habitual and not _ONGOING_LONG.search(t) and (
+            _MISSING.search(t) and _RECENT.search(t) and not (past and _THING.search(t))
+            or _ABDUCTED.search(t) and not _THREATENED.search(t)):
+        return True  # a child or woman missing for hours or taken is an emergency until found, however told
+    if (past and not _present_danger(t)) or habitual and not now:
         return False
     if _PROGRESSIVE.search(t):
         return True

@@ -57,6 +57,34 @@ def test_past_or_habitual_complaint_is_an_ordinary_complaint(text):
     assert tr.state["mode"] == "form"
 
 
+# Danger told with past words beside it, hiding from an attacker, weapons in hand, a child missing since a
+# clock time (written here for these rules; the blind sets are not copied).
+@pytest.mark.parametrize("text", [
+    "woh aadmi pehle gaali de raha tha, ab darwaza peet raha hai, main andar hoon",
+    "दो लोग आए थे, अब वो मेरे भाई को मार रहे हैं, नौबस्ता",
+    "we are hiding in the kitchen, someone with a knife is in the house, Govind Nagar",
+    "main chhat par chhupi hoon, niche log ghus aaye hain",
+    "एक आदमी तमंचा लेकर दुकान के बाहर खड़ा है",
+    "gaon me 10-12 log lathiyan lekar aa gaye hain abhi",
+    "hamari 12 saal ki beti dopahar 2 baje se ghar nahi aayi, tuition gayi thi",
+    "mere bhatije ko koi bahla phusla kar le gaya, kal shaam se ghar nahi aaya",
+    "a tractor trolley has overturned, labourers are trapped under it",
+])
+def test_danger_now_however_it_is_told(text):
+    assert emergency_cue(text)
+
+
+@pytest.mark.parametrize("text", [
+    "padosi ne dhamki di hai ki paise nahi diye to bete ko utha lenge",  # a threat of harm later
+    "a letter says my shop will be burnt and my son will be kidnapped if I do not pay",
+    "parso meri activa ghar ke bahar se gayab ho gayi thi, do ladke cctv me dikh rahe hain",
+    "meri 10 saal ki beti ka school bag 2 baje se nahi mil raha tha, ab mil gaya",
+    "3 saal pehle mera beta ghar se chala gaya tha, abhi tak nahi mila",
+])
+def test_threats_lost_things_and_old_cases_are_not_emergencies(text):
+    assert not emergency_cue(text)
+
+
 def test_vehicle_carried_off_is_theft_not_kidnap():
     assert not emergency_cue("koi meri bike utha le gaya ghar ke bahar se")
     assert emergency_cue("ek bachche ko koi utha le gaya abhi")
